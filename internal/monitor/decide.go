@@ -1,0 +1,200 @@
+package monitor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Policy holds the settings that shape decisions.
+type Policy struct {
+	// FailureThreshold is how many consecutive runs a component must read bad
+	// before the change is confirmed (and alerted).
+	FailureThreshold int
+	// RecoveryThreshold is how many consecutive good runs confirm a recovery.
+	RecoveryThreshold int
+}
+
+// streakCap bounds the streak counter: past the larger threshold a longer streak
+// changes nothing, and a counter that stops growing leaves a steady instance's
+// stored state unchanged, so nothing is written for it.
+func (p Policy) streakCap() int { return max(p.FailureThreshold, p.RecoveryThreshold, 1) }
+
+// Decide is the monitor's decision: from what was remembered of an instance (the
+// zero State the first time it is seen) and what one check observed, it returns
+// what to remember now and the alert to send, if any. It does no I/O and reads no
+// clock: the observation's time is the time of the decision.
+//
+// Rules: a component's status changes once the new reading has repeated for the
+// threshold; an alert is due when the confirmed status and the last alerted status
+// differ in class (OK, warning, critical), so a change of detail text alone, or a
+// flap shorter than the threshold, alerts nobody. When the instance is down, its
+// components are not reported one by one: they keep what they had.
+func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
+	now := obs.Time
+	next := prev
+	next.Key, next.Instance = obs.Target.Key, obs.Target.Name
+	next.Components = make(map[string]ComponentState, len(prev.Components)+8)
+	maps.Copy(next.Components, prev.Components)
+
+	seen := make(map[string]bool, len(next.Components))
+	for _, r := range obs.Readings() {
+		seen[r.Component] = true
+		c, known := next.Components[r.Component]
+		next.Components[r.Component] = p.advance(c, known, r, now)
+	}
+
+	var changes []Change
+	if obs.Up {
+		for name, c := range next.Components {
+			if seen[name] || !readable(name, obs) {
+				continue
+			}
+			delete(next.Components, name)
+			if c.Alerted.Class() != ClassOK {
+				changes = append(changes, Change{Component: name, From: c.Alerted, To: StatusRemoved,
+					Detail: "no longer reported by ProGet", Since: now})
+			}
+		}
+	}
+
+	for _, name := range componentOrder(next.Components) {
+		c := next.Components[name]
+		if c.Status == "" || c.Status == c.Alerted {
+			continue
+		}
+		if c.Status.Class() != c.Alerted.Class() {
+			changes = append(changes, Change{Component: name, From: c.Alerted, To: c.Status, Detail: c.Detail, Since: c.Since})
+		}
+		c.Alerted = c.Status
+		next.Components[name] = c
+	}
+	if len(changes) == 0 {
+		return next, nil
+	}
+	sortChanges(changes)
+	return next, newAlert(obs, next, changes)
+}
+
+// advance applies one reading to one component.
+func (p Policy) advance(c ComponentState, known bool, r Reading, now time.Time) ComponentState {
+	if known && c.Observed == r.Status {
+		c.Streak = min(c.Streak+1, p.streakCap())
+	} else {
+		c.Observed, c.ObservedSince, c.Streak = r.Status, now, 1
+	}
+	if !known && r.Status.Healthy() {
+		// A healthy component seen for the first time is recorded silently.
+		c.Status, c.Alerted, c.Since, c.Detail = r.Status, r.Status, now, r.Detail
+		return c
+	}
+	if c.Status == r.Status {
+		c.Detail = r.Detail
+		return c
+	}
+	threshold := p.RecoveryThreshold
+	if !r.Status.Healthy() {
+		threshold = p.FailureThreshold
+	}
+	if c.Streak >= max(threshold, 1) {
+		c.Status, c.Since, c.Detail = r.Status, c.ObservedSince, r.Detail
+	}
+	return c
+}
+
+// readable reports whether this observation can tell that a stored component is
+// gone. Components that the observation could not read keep their state.
+func readable(name string, obs Observation) bool {
+	switch {
+	case name == ComponentInstance || name == ComponentConnectorHealth:
+		return false // always present while the instance is up
+	case strings.HasPrefix(name, ConnectorPrefix):
+		return obs.ConnectorsRead
+	default:
+		return obs.HealthRead
+	}
+}
+
+var componentRank = map[string]int{
+	ComponentInstance: 0, ComponentDatabase: 1, ComponentLicense: 2, ComponentService: 3,
+	ComponentReplicationServer: 4, ComponentReplicationClient: 5, ComponentConnectorHealth: 6,
+}
+
+// compareComponents orders components as people read them: the instance, its
+// parts, then connectors by name.
+func compareComponents(a, b string) int {
+	ra, oka := componentRank[a]
+	rb, okb := componentRank[b]
+	switch {
+	case oka && okb:
+		return ra - rb
+	case oka:
+		return -1
+	case okb:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func componentOrder(m map[string]ComponentState) []string {
+	names := slices.Collect(maps.Keys(m))
+	slices.SortFunc(names, compareComponents)
+	return names
+}
+
+func sortChanges(cs []Change) {
+	slices.SortStableFunc(cs, func(a, b Change) int { return compareComponents(a.Component, b.Component) })
+}
+
+func newAlert(obs Observation, next State, changes []Change) *Alert {
+	a := &Alert{
+		Instance: obs.Target.Name,
+		URL:      obs.Target.URL,
+		Severity: SeverityResolved,
+		Time:     obs.Time,
+		Changes:  changes,
+		Problems: problems(next),
+	}
+	for _, c := range changes {
+		switch c.To.Class() {
+		case ClassCritical:
+			a.Severity = SeverityCritical
+		case ClassWarning:
+			if a.Severity != SeverityCritical {
+				a.Severity = SeverityWarning
+			}
+		}
+	}
+	a.ID = alertID(obs.Target.Key, obs.Time, changes)
+	return a
+}
+
+// problems lists the components that are bad after this run. While the instance
+// is down, its components' last readings are stale, so only the instance counts.
+func problems(s State) []Problem {
+	if inst, ok := s.Components[ComponentInstance]; ok && inst.Status == StatusDown {
+		return []Problem{{Component: ComponentInstance, Status: StatusDown, Detail: inst.Detail}}
+	}
+	var out []Problem
+	for _, name := range componentOrder(s.Components) {
+		if c := s.Components[name]; !c.Status.Healthy() {
+			out = append(out, Problem{Component: name, Status: c.Status, Detail: c.Detail})
+		}
+	}
+	return out
+}
+
+// alertID is stable for one alert: it is derived from what the alert says, so a
+// retried delivery carries the same id and consumers can drop the duplicate.
+func alertID(key string, at time.Time, changes []Change) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", key, at.UTC().Format(time.RFC3339Nano))
+	for _, c := range changes {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\n", c.Component, c.From, c.To)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}

@@ -1,0 +1,291 @@
+package proget
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/proget-monitor/proget-monitor/internal/monitor"
+)
+
+const (
+	// healthPath asks for JSON in a way every generation answers: 2023 and
+	// 2024-2025 ignore the query, 2026+ serves plain text at /health without it.
+	healthPath     = "/health?format=json"
+	connectorsPath = "/api/connector-health/"
+	apiKeyHeader   = "X-ApiKey"
+	maxRedirects   = 5
+
+	// DefaultMaxHealthBytes and DefaultMaxConnectorBytes cap what is read of a
+	// body: a health document is a few hundred bytes, a connector list a few
+	// hundred per connector.
+	DefaultMaxHealthBytes    = 1 << 20
+	DefaultMaxConnectorBytes = 8 << 20
+)
+
+// Client checks ProGet instances over HTTP. It is safe for concurrent use and
+// reuses connections per instance across checks.
+type Client struct {
+	http              *http.Client
+	timeout           time.Duration
+	maxHealthBytes    int64
+	maxConnectorBytes int64
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithRootCAs trusts the given pool instead of the system's (for an internal CA,
+// and for tests). Certificates are always verified.
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(c *Client) {
+		c.http.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
+	}
+}
+
+// WithBodyLimits sets how many bytes of /health and connector-health are read.
+func WithBodyLimits(health, connectors int64) Option {
+	return func(c *Client) { c.maxHealthBytes, c.maxConnectorBytes = health, connectors }
+}
+
+// WithMaxConnsPerHost bounds connections to one instance and sizes the idle pool.
+func WithMaxConnsPerHost(n int) Option {
+	return func(c *Client) {
+		t := c.http.Transport.(*http.Transport)
+		t.MaxConnsPerHost, t.MaxIdleConnsPerHost = n, n
+	}
+}
+
+// New returns a client whose every request is bounded by timeout.
+func New(timeout time.Duration, opts ...Option) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	tr.MaxIdleConns = 0 // no global cap: one idle connection pool per instance
+	tr.MaxIdleConnsPerHost = 2
+	tr.ResponseHeaderTimeout = timeout
+	c := &Client{
+		http:              &http.Client{Transport: tr, CheckRedirect: checkRedirect},
+		timeout:           timeout,
+		maxHealthBytes:    DefaultMaxHealthBytes,
+		maxConnectorBytes: DefaultMaxConnectorBytes,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// checkRedirect follows a few redirects, and never carries the API key to an
+// origin other than the one configured: Go forwards custom headers on a
+// redirect, even to another host.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if origin(req.URL) != origin(via[0].URL) {
+		req.Header.Del(apiKeyHeader)
+	}
+	return nil
+}
+
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+}
+
+// Check reads both endpoints of one instance, concurrently, and returns what it
+// saw. It never fails: every problem ends as a status with a reason.
+func (c *Client) Check(ctx context.Context, t monitor.Target) monitor.Observation {
+	obs := monitor.Observation{Target: t}
+	var conn connectorsResult
+	var wg sync.WaitGroup
+	if !t.APIKey.IsZero() {
+		wg.Go(func() { conn = c.connectors(ctx, t) })
+	} else {
+		conn = connectorsResult{state: monitor.Reading{Status: monitor.StatusNotConfigured,
+			Detail: "no API key at " + t.APIKeyParameter()}, read: true}
+	}
+	c.health(ctx, t, &obs)
+	wg.Wait()
+	obs.Connectors = conn.state
+	obs.Connectors.Component = monitor.ComponentConnectorHealth
+	obs.ConnectorsRead = conn.read
+	for _, k := range conn.list {
+		obs.ConnectorList = append(obs.ConnectorList, monitor.Reading{
+			Component: monitor.ConnectorPrefix + k.Name, Status: k.Status, Detail: k.Detail})
+	}
+	return obs
+}
+
+// response is one bounded GET.
+type response struct {
+	status  int
+	body    []byte
+	final   *url.URL // where redirects ended
+	elapsed time.Duration
+}
+
+func (c *Client) get(ctx context.Context, rawURL string, key monitor.Secret, limit int64) (response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "proget-monitor")
+	if !key.IsZero() {
+		req.Header.Set(apiKeyHeader, key.Reveal())
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	r := response{status: resp.StatusCode, body: body, final: resp.Request.URL, elapsed: time.Since(start)}
+	if err != nil {
+		return r, fmt.Errorf("reading the body: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return r, errTooLarge{limit}
+	}
+	return r, nil
+}
+
+type errTooLarge struct{ limit int64 }
+
+func (e errTooLarge) Error() string { return fmt.Sprintf("the body is larger than %d bytes", e.limit) }
+
+func (c *Client) health(ctx context.Context, t monitor.Target, obs *monitor.Observation) {
+	r, err := c.get(ctx, t.URL+healthPath, monitor.Secret{}, c.maxHealthBytes)
+	obs.HTTPStatus, obs.ResponseTime = r.status, r.elapsed
+	if err != nil {
+		if r.status == 0 {
+			obs.NetworkFailure = true
+			obs.Reason = "/health: " + c.describeError(err, t)
+		} else {
+			obs.Reason = fmt.Sprintf("/health answered HTTP %d but %s", r.status, c.describeError(err, t))
+		}
+		return
+	}
+	if r.status != http.StatusOK && r.status != http.StatusInternalServerError {
+		obs.Reason = "/health answered " + statusText(r)
+		return
+	}
+	if r.status == http.StatusOK && strings.EqualFold(strings.TrimSpace(string(r.body)), "OK") {
+		// ProGet 2026+ plain text: up, but nothing per component.
+		obs.Up = true
+		return
+	}
+	info, err := parseHealth(r.body)
+	if err != nil {
+		if r.status == http.StatusInternalServerError {
+			obs.Reason = "/health answered " + statusText(r)
+		} else {
+			obs.Reason = "/health answered HTTP 200 but " + err.Error()
+		}
+		return
+	}
+	obs.Up, obs.HealthRead, obs.Health, obs.Release = true, true, info.Readings, info.Release
+}
+
+type connectorsResult struct {
+	state monitor.Reading
+	read  bool
+	list  []connector
+}
+
+func (c *Client) connectors(ctx context.Context, t monitor.Target) connectorsResult {
+	r, err := c.get(ctx, t.URL+connectorsPath, t.APIKey, c.maxConnectorBytes)
+	bad := func(detail string) connectorsResult {
+		return connectorsResult{state: monitor.Reading{Status: monitor.StatusError, Detail: "connector-health " + detail}}
+	}
+	switch {
+	case err != nil && r.status == 0:
+		return bad(c.describeError(err, t))
+	case err != nil:
+		return bad(fmt.Sprintf("answered HTTP %d but %s", r.status, c.describeError(err, t)))
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		detail := fmt.Sprintf("the API key was rejected (HTTP %d): check %s and that its user may View Connector Health", r.status, t.APIKeyParameter())
+		if r.final != nil && !strings.HasPrefix(r.final.String(), t.URL) {
+			detail = fmt.Sprintf("the request was redirected to %s and the API key is never sent to another origin (HTTP %d): set the url to where ProGet answers", origin(r.final), r.status)
+		}
+		return connectorsResult{state: monitor.Reading{Status: monitor.StatusRejected, Detail: detail}}
+	case r.status == http.StatusNotFound:
+		return connectorsResult{state: monitor.Reading{Status: monitor.StatusUnsupported,
+			Detail: "this ProGet has no connector-health API (removed in ProGet 2024)"}, read: true}
+	case r.status != http.StatusOK:
+		return bad("answered " + statusText(r))
+	}
+	list, err := parseConnectors(r.body)
+	if err != nil {
+		return bad("answered HTTP 200 but " + err.Error())
+	}
+	return connectorsResult{state: monitor.Reading{Status: monitor.StatusOK}, read: true, list: list}
+}
+
+// statusText is "HTTP 503 Service Unavailable" plus a short idea of the body.
+func statusText(r response) string {
+	s := fmt.Sprintf("HTTP %d", r.status)
+	if t := http.StatusText(r.status); t != "" {
+		s += " " + t
+	}
+	if len(strings.TrimSpace(string(r.body))) > 0 {
+		s += ": " + describeBody(r.body)
+	}
+	return s
+}
+
+// describeError turns a transport error into a short reason a person can act on.
+func (c *Client) describeError(err error, t monitor.Target) string {
+	var (
+		dnsErr   *net.DNSError
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		record   tls.RecordHeaderError
+		tooLarge errTooLarge
+		netErr   net.Error
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return tooLarge.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("no answer within %s", c.timeout)
+	case errors.Is(err, context.Canceled):
+		return "the check was cancelled"
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("DNS lookup of %s failed", dnsErr.Name)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed before a full answer"
+	case errors.As(err, &unknown):
+		return fmt.Sprintf("TLS: the certificate is signed by an unknown authority (trust it with %s/ca-bundle)", t.Key)
+	case errors.As(err, &invalid):
+		if invalid.Reason == x509.Expired {
+			return "TLS: the certificate has expired or is not yet valid"
+		}
+		return "TLS: the certificate is not valid: " + clean(invalid.Error(), 120)
+	case errors.As(err, &hostname):
+		return fmt.Sprintf("TLS: the certificate is not valid for %s", hostname.Host)
+	case errors.As(err, &record):
+		return "TLS: the server did not answer with TLS (is the url's scheme right?)"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is already known to the reader
+	}
+	return clean(err.Error(), 200)
+}

@@ -1,0 +1,386 @@
+package progetsim
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+// Generation is a ProGet release line whose health endpoints behave alike.
+type Generation string
+
+const (
+	V5    Generation = "5"    // /health always 200; extensionsInstalled is a list
+	V2023 Generation = "2023" // /health always 200; connector-health exists
+	V2024 Generation = "2024" // /health 500 when unhealthy; connector-health removed
+	V2026 Generation = "2026" // /health plain text; JSON at /health/json and ?format=json
+)
+
+// Connector is one upstream feed connector.
+type Connector struct {
+	ID    int
+	Name  string
+	URL   string
+	State string // "healthy", "error", "unhealthy" or "unknown", as ProGet spells it
+	Error string
+	// Typo spells the error field "erroMessage", as ProGet's documentation does.
+	Typo bool
+}
+
+// Request is what the simulator received, for tests that check what was sent.
+type Request struct {
+	Method string
+	URL    string
+	Header http.Header
+}
+
+// Instance is one simulated ProGet server on a loopback port.
+type Instance struct {
+	gen Generation
+
+	mu                sync.Mutex
+	apiKey            string
+	database, license string // error text; empty means OK
+	service           string
+	replServer        *string // nil: replication not configured; "" OK
+	replClient        *string
+	connectors        []Connector
+	crash             string // an unexpected error: 500 with a message and stack trace
+	latency           time.Duration
+	pascal            bool
+	requests          []Request
+	addr              string
+	srv               *http.Server
+}
+
+// New returns a stopped instance of the generation, healthy, with no connectors.
+func New(gen Generation) *Instance { return &Instance{gen: gen} }
+
+// Start listens on loopback: on a new port the first time, and on the same port
+// after Stop, so that a stopped instance comes back at its URL.
+func (in *Instance) Start() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.srv != nil {
+		return nil
+	}
+	addr := in.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("start simulated ProGet %s on %s: %w", in.gen, addr, err)
+	}
+	in.addr = ln.Addr().String()
+	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 10 * time.Second}
+	go in.srv.Serve(ln)
+	return nil
+}
+
+// Stop closes the listener and every connection: the instance refuses connections.
+func (in *Instance) Stop() {
+	in.mu.Lock()
+	srv := in.srv
+	in.srv = nil
+	in.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// URL is the instance's base URL.
+func (in *Instance) URL() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return "http://" + in.addr
+}
+
+// Generation tells which ProGet line the instance simulates.
+func (in *Instance) Generation() Generation { return in.gen }
+
+func (in *Instance) update(f func()) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	f()
+}
+
+// SetAPIKey sets the key that connector-health accepts.
+func (in *Instance) SetAPIKey(k string) { in.update(func() { in.apiKey = k }) }
+
+// SetDatabaseError makes the database Error with the message; "" makes it OK.
+func (in *Instance) SetDatabaseError(msg string) { in.update(func() { in.database = msg }) }
+
+// SetLicenseError makes the license Error with the message; "" makes it OK.
+func (in *Instance) SetLicenseError(msg string) { in.update(func() { in.license = msg }) }
+
+// SetServiceError makes the service Error with the message; "" makes it OK.
+func (in *Instance) SetServiceError(msg string) { in.update(func() { in.service = msg }) }
+
+// SetReplication configures replication: nil is not configured, "" is OK, text is an error.
+func (in *Instance) SetReplication(server, client *string) {
+	in.update(func() { in.replServer, in.replClient = server, client })
+}
+
+// SetConnectors replaces the connector list.
+func (in *Instance) SetConnectors(cs ...Connector) {
+	in.update(func() { in.connectors = append([]Connector(nil), cs...) })
+}
+
+// SetConnectorState changes one connector's state and error text.
+func (in *Instance) SetConnectorState(name, state, msg string) {
+	in.update(func() {
+		for i := range in.connectors {
+			if in.connectors[i].Name == name {
+				in.connectors[i].State, in.connectors[i].Error = state, msg
+			}
+		}
+	})
+}
+
+// SetCrash makes every endpoint fail with an unexpected error; "" clears it.
+func (in *Instance) SetCrash(msg string) { in.update(func() { in.crash = msg }) }
+
+// SetLatency delays every answer.
+func (in *Instance) SetLatency(d time.Duration) { in.update(func() { in.latency = d }) }
+
+// SetPascalCase spells field names as older documentation does (DatabaseStatus).
+func (in *Instance) SetPascalCase(on bool) { in.update(func() { in.pascal = on }) }
+
+// Requests returns what the instance received so far.
+func (in *Instance) Requests() []Request {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]Request(nil), in.requests...)
+}
+
+func (in *Instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	in.mu.Lock()
+	in.requests = append(in.requests, Request{Method: r.Method, URL: r.URL.String(), Header: r.Header.Clone()})
+	latency := in.latency
+	in.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch p := strings.TrimSuffix(r.URL.Path, "/"); {
+	case p == "/health":
+		in.serveHealth(w, r.URL.Query().Get("format") == "json")
+	case p == "/health/json" && in.gen == V2026:
+		in.serveHealth(w, true)
+	case p == "/api/connector-health" || strings.HasPrefix(p, "/api/connector-health/"):
+		in.serveConnectors(w, r, strings.TrimPrefix(strings.TrimPrefix(p, "/api/connector-health"), "/"))
+	default:
+		notFound(w)
+	}
+}
+
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprint(w, "<!DOCTYPE html><html><head><title>Not Found - ProGet</title></head><body><h1>404</h1></body></html>")
+}
+
+const stackTrace = "\n   at Inedo.ProGet.WebApplication.SimpleHandlers.HealthHandler.ProcessRequestAsync(AhHttpContext context)\n   at Inedo.Web.Handlers.AhHttpHandler.ProcessRequestAsync(AhHttpContext context)\n"
+
+func (in *Instance) healthy() bool {
+	bad := func(p *string) bool { return p != nil && *p != "" }
+	return in.database == "" && in.license == "" && in.service == "" && !bad(in.replServer) && !bad(in.replClient)
+}
+
+func (in *Instance) serveHealth(w http.ResponseWriter, wantJSON bool) {
+	if in.crash != "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, in.crash+stackTrace)
+		return
+	}
+	if in.gen == V2026 && !wantJSON {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !in.healthy() {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, in.problemText())
+			return
+		}
+		fmt.Fprint(w, "OK")
+		return
+	}
+	status := http.StatusOK
+	if (in.gen == V2024 || in.gen == V2026) && !in.healthy() {
+		status = http.StatusInternalServerError // 2024+: the same JSON, with a 500
+	}
+	in.writeJSON(w, status, in.healthDoc())
+}
+
+func (in *Instance) problemText() string {
+	var parts []string
+	for _, p := range []struct{ name, msg string }{{"Database", in.database}, {"License", in.license}, {"Service", in.service}} {
+		if p.msg != "" {
+			parts = append(parts, p.name+": "+p.msg)
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "Replication: error")
+	}
+	return strings.Join(parts, "; ")
+}
+
+func statusOf(msg string) (string, any) {
+	if msg == "" {
+		return "OK", nil
+	}
+	return "Error", msg
+}
+
+// versions are the versionNumber and releaseNumber each generation reports.
+var versions = map[Generation][2]string{
+	V5: {"5.2.9.10", "5.2.9"}, V2023: {"2023.27 (Build 5)", "23.0.27"},
+	V2024: {"2024.22 (Build 3)", "24.0.22"}, V2026: {"2026.3 (Build 1)", "26.0.3"},
+}
+
+func (in *Instance) healthDoc() map[string]any {
+	db, dbDetail := statusOf(in.database)
+	lic, licDetail := statusOf(in.license)
+	svc, svcDetail := statusOf(in.service)
+	repl := func(p *string) (any, any) {
+		if p == nil {
+			return nil, nil
+		}
+		return statusOf(*p)
+	}
+	srv, srvErr := repl(in.replServer)
+	cli, cliErr := repl(in.replClient)
+	version, release := versions[in.gen][0], versions[in.gen][1]
+	var extensions any = map[string]string{"ProGetCoreEx": release, "Inedo.SDK": "2.3.0", "InedoCore": "2.3.2"}
+	if in.gen == V5 {
+		extensions = []string{"Inedo SDK 1.3.1", "InedoCore 1.0.6"}
+	}
+	return map[string]any{
+		"applicationName":       "ProGet",
+		"databaseStatus":        db,
+		"databaseStatusDetails": dbDetail,
+		"extensionsInstalled":   extensions,
+		"licenseStatus":         lic,
+		"licenseStatusDetail":   licDetail,
+		"versionNumber":         version,
+		"releaseNumber":         release,
+		"serviceStatus":         svc,
+		"serviceStatusDetail":   svcDetail,
+		"replicationStatus": map[string]any{
+			"serverStatus": srv, "serverError": srvErr,
+			"clientStatus": cli, "clientError": cliErr,
+			"incoming": []any{}, "outgoing": []any{},
+		},
+	}
+}
+
+func (in *Instance) serveConnectors(w http.ResponseWriter, r *http.Request, id string) {
+	if in.gen == V2024 || in.gen == V2026 {
+		notFound(w) // the API was removed in ProGet 2024
+		return
+	}
+	if in.crash != "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, in.crash+stackTrace)
+		return
+	}
+	if in.apiKey == "" || keyOf(r) != in.apiKey {
+		w.WriteHeader(http.StatusForbidden) // empty body, as documented
+		return
+	}
+	if id == "" {
+		docs := make([]map[string]any, 0, len(in.connectors))
+		for _, c := range in.connectors {
+			docs = append(docs, connectorDoc(c))
+		}
+		in.writeJSON(w, http.StatusOK, docs)
+		return
+	}
+	for _, c := range in.connectors {
+		if strconv.Itoa(c.ID) == id {
+			in.writeJSON(w, http.StatusOK, connectorDoc(c))
+			return
+		}
+	}
+	notFound(w)
+}
+
+// keyOf reads the API key the three ways ProGet accepts it.
+func keyOf(r *http.Request) string {
+	if k := r.Header.Get("X-ApiKey"); k != "" {
+		return k
+	}
+	if k := r.URL.Query().Get("key"); k != "" {
+		return k
+	}
+	if user, pass, ok := r.BasicAuth(); ok && user == "api" {
+		return pass
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Basic ") {
+		if b, err := base64.StdEncoding.DecodeString(h[6:]); err == nil {
+			if u, p, ok := strings.Cut(string(b), ":"); ok && u == "api" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+func connectorDoc(c Connector) map[string]any {
+	d := map[string]any{"id": c.ID, "name": c.Name, "url": c.URL, "state": c.State}
+	if c.State == "unknown" {
+		d["lastChecked"] = nil
+	} else {
+		d["lastChecked"] = "2026-11-24T17:41:55.05+00:00"
+	}
+	if c.Error != "" {
+		field := "errorMessage"
+		if c.Typo {
+			field = "erroMessage"
+		}
+		d[field] = c.Error
+	}
+	return d
+}
+
+func (in *Instance) writeJSON(w http.ResponseWriter, status int, v any) {
+	if in.pascal {
+		v = pascalCase(v)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func pascalCase(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			r := []rune(k)
+			r[0] = unicode.ToUpper(r[0])
+			out[string(r)] = pascalCase(x)
+		}
+		return out
+	case []map[string]any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = pascalCase(x)
+		}
+		return out
+	}
+	return v
+}
