@@ -168,15 +168,15 @@ func (o Observation) Healthy() bool {
 type ComponentState struct {
 	// Status is the confirmed status (after the thresholds); empty until the
 	// first bad reading of a new component is confirmed.
-	Status Status    `dynamodbav:"status,omitempty" json:"status,omitempty"`
-	Detail string    `dynamodbav:"detail,omitempty" json:"detail,omitempty"`
-	Since  time.Time `dynamodbav:"since" json:"since"`
+	Status Status    `json:"status,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+	Since  time.Time `json:"since"`
 	// Alerted is the last status people were told about; empty when they were told nothing.
-	Alerted Status `dynamodbav:"alerted,omitempty" json:"alerted,omitempty"`
+	Alerted Status `json:"alerted,omitempty"`
 	// Observed, ObservedSince and Streak count consecutive identical readings, for the thresholds.
-	Observed      Status    `dynamodbav:"observed" json:"observed"`
-	ObservedSince time.Time `dynamodbav:"observed_since" json:"observedSince"`
-	Streak        int       `dynamodbav:"streak" json:"streak"`
+	Observed      Status    `json:"observed"`
+	ObservedSince time.Time `json:"observedSince"`
+	Streak        int       `json:"streak"`
 }
 
 // State is what is remembered of one instance between runs.

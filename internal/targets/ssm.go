@@ -1,0 +1,136 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/proget-monitor/proget-monitor/internal/monitor"
+)
+
+// Parameter names inside an instance's folder.
+const (
+	ParamURL    = "url"
+	ParamAPIKey = "api-key"
+)
+
+// getParametersByPathAPI is the part of the SSM API this adapter uses.
+type getParametersByPathAPI interface {
+	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, opts ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+}
+
+// SSM reads targets from Parameter Store.
+type SSM struct {
+	client getParametersByPathAPI
+}
+
+// NewSSM returns a reader over the client.
+func NewSSM(client getParametersByPathAPI) *SSM { return &SSM{client: client} }
+
+// NormalizePath checks a targets path and gives it its trailing slash.
+func NormalizePath(p string) (string, error) {
+	p = strings.TrimSpace(p)
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("targets path %q must start with /", p)
+	}
+	if strings.Contains(p, "//") || len(p) > 1000 {
+		return "", fmt.Errorf("targets path %q is not a valid SSM path", p)
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p, nil
+}
+
+// Load reads every instance folder under path. Instances that cannot be checked
+// come back as invalid, with the parameter to fix; an error means the path itself
+// could not be read, and then nothing should be concluded about any instance.
+func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monitor.InvalidTarget, error) {
+	type folder struct{ url, key *string }
+	folders := map[string]*folder{}
+	pages := ssm.NewGetParametersByPathPaginator(s.client, &ssm.GetParametersByPathInput{
+		Path:           aws.String(path),
+		Recursive:      aws.Bool(true),
+		WithDecryption: aws.Bool(true),
+		MaxResults:     aws.Int32(10), // the most the API allows
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read targets under %s: %w", path, err)
+		}
+		for _, p := range page.Parameters {
+			rel := strings.TrimPrefix(aws.ToString(p.Name), path)
+			name, leaf, ok := cutLast(rel)
+			if !ok {
+				continue // a parameter directly under the path is not an instance folder
+			}
+			f := folders[name]
+			if f == nil {
+				f = &folder{}
+				folders[name] = f
+			}
+			switch leaf {
+			case ParamURL:
+				f.url = p.Value
+			case ParamAPIKey:
+				f.key = p.Value
+			}
+		}
+	}
+	var valid []monitor.Target
+	var invalid []monitor.InvalidTarget
+	for name, f := range folders {
+		key := path + name
+		if f.url == nil {
+			invalid = append(invalid, monitor.InvalidTarget{Name: name, Parameter: key + "/" + ParamURL, Reason: "the parameter is missing"})
+			continue
+		}
+		u, err := ValidateURL(*f.url)
+		if err != nil {
+			invalid = append(invalid, monitor.InvalidTarget{Name: name, Parameter: key + "/" + ParamURL, Reason: err.Error()})
+			continue
+		}
+		t := monitor.Target{Name: name, Key: key, URL: u}
+		if f.key != nil {
+			t.APIKey = monitor.NewSecret(strings.TrimSpace(*f.key))
+		}
+		valid = append(valid, t)
+	}
+	slices.SortFunc(valid, func(a, b monitor.Target) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(invalid, func(a, b monitor.InvalidTarget) int { return strings.Compare(a.Name, b.Name) })
+	return valid, invalid, nil
+}
+
+// cutLast splits "team/prod-eu/url" into "team/prod-eu" and "url".
+func cutLast(rel string) (string, string, bool) {
+	i := strings.LastIndex(rel, "/")
+	if i <= 0 || i == len(rel)-1 {
+		return "", "", false
+	}
+	return rel[:i], rel[i+1:], true
+}
+
+// ValidateURL checks an instance's base URL and returns it without a trailing
+// slash. Its errors never repeat the value, which might hold credentials.
+func ValidateURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("the value is not a URL")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "", fmt.Errorf("the URL must start with https:// (or http://)")
+	case u.User != nil:
+		return "", fmt.Errorf("the URL must not contain credentials: put the API key in the %s parameter", ParamAPIKey)
+	case u.Hostname() == "":
+		return "", fmt.Errorf("the URL has no host")
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", fmt.Errorf("the URL must not have a query or fragment: give ProGet's base URL")
+	}
+	return u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"), nil
+}
