@@ -1,0 +1,387 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The adapters a run needs, declared here where they are used.
+type (
+	// TargetSource lists the instances under a path.
+	TargetSource interface {
+		Load(ctx context.Context, path string) ([]Target, []InvalidTarget, error)
+	}
+	// Checker observes one instance; it never fails, problems are statuses.
+	Checker interface {
+		Check(ctx context.Context, t Target) Observation
+	}
+	// StateStore remembers instances between runs. Save writes only if the stored
+	// version is still s.Version, returns the new version, or ErrConflict.
+	StateStore interface {
+		Load(ctx context.Context, keys []string) (map[string]State, error)
+		Save(ctx context.Context, s State) (int64, error)
+	}
+	// Publisher delivers one alert.
+	Publisher interface {
+		Publish(ctx context.Context, a Alert) error
+	}
+	// MetricsSink publishes a run's observations as metrics and says how many datums it sent.
+	MetricsSink interface {
+		Push(ctx context.Context, obs []Observation) (int, error)
+	}
+)
+
+// Runner runs one check of a fleet: read targets, load state, check every
+// instance concurrently, decide, store, alert, push metrics.
+type Runner struct {
+	Targets   TargetSource
+	Checker   Checker
+	Store     StateStore
+	Publisher Publisher
+	Metrics   MetricsSink
+	Policy    Policy
+
+	// StateTTL is how long an instance's state outlives its last write; it is
+	// refreshed once less than half of it is left.
+	StateTTL time.Duration
+	// MaxConcurrency bounds how many instances are checked at once.
+	MaxConcurrency int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	warnedHTTP sync.Map // instance keys already warned about plain http, once per process
+}
+
+// Defaults for settings left at zero.
+const (
+	DefaultStateTTL       = 30 * 24 * time.Hour
+	DefaultMaxConcurrency = 64
+	// defaultLease bounds how long a run holds an outbox when its context has no deadline.
+	defaultLease = 5 * time.Minute
+)
+
+// Summary is what a run reports; the Lambda returns it as JSON.
+type Summary struct {
+	TargetsPath      string   `json:"targetsPath"`
+	Checked          int      `json:"checked"`
+	Healthy          int      `json:"healthy"`
+	Unhealthy        int      `json:"unhealthy"`
+	Down             int      `json:"down"`
+	Changed          int      `json:"changed"`
+	AlertsPublished  int      `json:"alertsPublished"`
+	AlertsPending    int      `json:"alertsPending"`
+	InvalidTargets   int      `json:"invalidTargets"`
+	Skipped          int      `json:"skipped"`
+	Conflicts        int      `json:"conflicts"`
+	MetricsPublished int      `json:"metricsPublished"`
+	Errors           []string `json:"errors"`
+	DurationMs       int64    `json:"durationMs"`
+}
+
+const maxSummaryErrors = 20
+
+func (s *Summary) addError(msg string) {
+	if len(s.Errors) < maxSummaryErrors {
+		s.Errors = append(s.Errors, msg)
+	} else if len(s.Errors) == maxSummaryErrors {
+		s.Errors = append(s.Errors, "more errors: see the logs")
+	}
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Run checks every instance under targetsPath. It returns an error (after doing
+// all it can) when the run could not be trusted or left work undone: targets or
+// state unreadable, state unwritable, an alert not delivered, instances not
+// checked before the deadline. Metrics failures are reported, not fatal: alerts
+// and state matter more, and a heartbeat alarm notices missing metrics.
+func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) (Summary, error) {
+	start := r.now()
+	sum := Summary{TargetsPath: targetsPath, Errors: []string{}}
+	done := func(err error) (Summary, error) {
+		sum.DurationMs = r.now().Sub(start).Milliseconds()
+		log.Info("run finished", "summary", sum)
+		return sum, err
+	}
+
+	targets, invalid, err := r.Targets.Load(ctx, targetsPath)
+	if err != nil {
+		err = fmt.Errorf("%w; check that the path exists and the function may read it (ssm:GetParametersByPath, kms:Decrypt)", err)
+		sum.addError(err.Error())
+		log.Error("cannot read targets: nothing was checked", "error", err)
+		return done(err)
+	}
+	sum.InvalidTargets = len(invalid)
+	for _, iv := range invalid {
+		log.Warn("instance skipped: invalid configuration", "instance", iv.Name, "parameter", iv.Parameter, "reason", iv.Reason)
+	}
+	if len(targets) == 0 {
+		log.Warn("no instances to check", "targetsPath", targetsPath)
+	}
+
+	keys := make([]string, len(targets))
+	for i, t := range targets {
+		keys[i] = t.Key
+		if strings.HasPrefix(t.URL, "http://") {
+			if _, warned := r.warnedHTTP.LoadOrStore(t.Key, true); !warned {
+				log.Warn("instance is checked over plain http; use https", "instance", t.Name, "parameter", t.Key+"/url")
+			}
+		}
+	}
+	states, err := r.Store.Load(ctx, keys)
+	if err != nil {
+		// Without the previous state every decision would be a guess: alert nothing.
+		sum.addError(err.Error())
+		log.Error("cannot read state: no alert is sent on a guess", "error", err)
+		return done(err)
+	}
+
+	checkCtx, cancelChecks := r.checkContext(ctx)
+	defer cancelChecks()
+	lease := r.leaseUntil(ctx, start)
+
+	results := make([]result, len(targets))
+	concurrency := r.MaxConcurrency
+	if concurrency <= 0 {
+		concurrency = DefaultMaxConcurrency
+	}
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-checkCtx.Done():
+				results[i] = result{skipped: true}
+				return
+			}
+			defer func() { <-sem }()
+			results[i] = r.instance(ctx, checkCtx, log, t, states[t.Key], start, lease)
+		})
+	}
+	wg.Wait()
+
+	var observed []Observation
+	var errs []error
+	for i, res := range results {
+		if res.skipped {
+			sum.Skipped++
+			continue
+		}
+		observed = append(observed, res.obs)
+		sum.Checked++
+		switch {
+		case !res.obs.Up:
+			sum.Down++
+			sum.Unhealthy++
+		case res.obs.Healthy():
+			sum.Healthy++
+		default:
+			sum.Unhealthy++
+		}
+		if res.alerted {
+			sum.Changed++
+		}
+		if res.conflict {
+			sum.Conflicts++
+		}
+		sum.AlertsPublished += res.published
+		sum.AlertsPending += res.pending
+		if res.err != nil {
+			errs = append(errs, res.err)
+			sum.addError(fmt.Sprintf("%s: %v", targets[i].Name, res.err))
+		}
+	}
+	if sum.Skipped > 0 {
+		err := fmt.Errorf("%d of %d instances were not checked before the deadline: raise the function's timeout, MAX_CONCURRENCY, or split the fleet over several schedules", sum.Skipped, len(targets))
+		errs = append(errs, err)
+		sum.addError(err.Error())
+		log.Error("instances not checked", "skipped", sum.Skipped, "error", err)
+	}
+
+	if r.Metrics != nil {
+		n, err := r.Metrics.Push(ctx, observed)
+		sum.MetricsPublished = n
+		if err != nil {
+			sum.addError(err.Error())
+			log.Error("metrics not published; alerts and state are unaffected", "error", err)
+		}
+	}
+	return done(errors.Join(errs...))
+}
+
+// checkContext bounds the checks so that enough time is left, before the Lambda
+// deadline, to store state and push metrics for what was checked.
+func (r *Runner) checkContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	left := time.Until(deadline)
+	reserve := min(3*time.Second, left/4)
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
+}
+
+// leaseUntil is how long this run may hold an instance's outbox: until its own
+// deadline, after which another run may deliver what it left.
+func (r *Runner) leaseUntil(ctx context.Context, now time.Time) time.Time {
+	if deadline, ok := ctx.Deadline(); ok {
+		return now.Add(time.Until(deadline))
+	}
+	return now.Add(defaultLease)
+}
+
+type result struct {
+	obs       Observation
+	skipped   bool
+	alerted   bool
+	conflict  bool
+	published int
+	pending   int
+	err       error
+}
+
+// instance checks one instance and settles its state and alerts.
+func (r *Runner) instance(ctx, checkCtx context.Context, log *slog.Logger, t Target, prev State, now, lease time.Time) result {
+	obs := r.Checker.Check(checkCtx, t)
+	if checkCtx.Err() != nil {
+		// Cut short by the run's deadline, not by the instance: not evidence of anything.
+		return result{skipped: true}
+	}
+	obs.Time = now
+	next, alert := Decide(prev, obs, r.Policy)
+	res := result{obs: obs, alerted: alert != nil}
+	if alert != nil {
+		next.Outbox = append(next.Outbox, *alert)
+	}
+	// Only the run holding the outbox lease delivers it, so two overlapping runs
+	// never both publish; a lease left by a run that died expires with it.
+	deliver := len(next.Outbox) > 0 && !prev.OutboxLease.After(now)
+	if deliver {
+		next.OutboxLease = lease
+	}
+	ttl := r.StateTTL
+	if ttl == 0 {
+		ttl = DefaultStateTTL
+	}
+	if !Equal(prev, next) || prev.ExpiresAt.Sub(now) < ttl/2 {
+		next.UpdatedAt, next.ExpiresAt = now, now.Add(ttl)
+		v, err := r.Store.Save(ctx, next)
+		switch {
+		case errors.Is(err, ErrConflict):
+			// Another run wrote this instance first; what it decided stands.
+			log.Info("instance settled by another run", "instance", t.Name)
+			res.conflict = true
+			res.alerted = false
+			return res
+		case err != nil:
+			// Nothing was claimed: the change is decided again, and alerted, next run.
+			res.err = fmt.Errorf("%w; the change will be retried on the next run", err)
+			res.alerted = false
+			r.logInstance(log, obs, res)
+			return res
+		}
+		next.Version = v
+	}
+	if deliver {
+		r.deliver(ctx, log, t, next, &res)
+	} else {
+		res.pending = len(next.Outbox)
+	}
+	r.logInstance(log, obs, res)
+	return res
+}
+
+// deliver publishes the outbox in order and records what was delivered. A
+// failed publish leaves the rest pending, with the lease released, for the next run.
+func (r *Runner) deliver(ctx context.Context, log *slog.Logger, t Target, s State, res *result) {
+	var delivered []string
+	var pubErr error
+	for _, a := range s.Outbox {
+		if pubErr = r.Publisher.Publish(ctx, a); pubErr != nil {
+			break
+		}
+		delivered = append(delivered, a.ID)
+		log.Info("alert published", "instance", a.Instance, "alertId", a.ID, "severity", a.Severity, "changes", len(a.Changes))
+	}
+	res.published = len(delivered)
+	res.pending = len(s.Outbox) - len(delivered)
+	if pubErr != nil {
+		res.err = fmt.Errorf("%w; the alert stays pending and is sent on the next run", pubErr)
+	}
+	// Record the delivery. Another run may have written meanwhile (it appended
+	// its own alert): re-read and retry, removing only what this run delivered.
+	for attempt := 0; attempt < 3; attempt++ {
+		s.Outbox = without(s.Outbox, delivered)
+		s.OutboxLease = time.Time{}
+		_, err := r.Store.Save(ctx, s)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrConflict) {
+			res.err = errors.Join(res.err, fmt.Errorf("%w; delivered alerts may be sent once more (same alert-id)", err))
+			return
+		}
+		fresh, err := r.Store.Load(ctx, []string{t.Key})
+		if err != nil {
+			res.err = errors.Join(res.err, err)
+			return
+		}
+		s = fresh[t.Key]
+	}
+	res.err = errors.Join(res.err, fmt.Errorf("could not record delivered alerts for %s after 3 attempts", t.Name))
+}
+
+func without(outbox []Alert, ids []string) []Alert {
+	var out []Alert
+	for _, a := range outbox {
+		found := false
+		for _, id := range ids {
+			found = found || a.ID == id
+		}
+		if !found {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// logInstance writes the one line per instance per run.
+func (r *Runner) logInstance(log *slog.Logger, o Observation, res result) {
+	var bad []string
+	for _, rd := range o.Readings() {
+		if !rd.Status.Healthy() {
+			bad = append(bad, rd.Component+"="+string(rd.Status))
+		}
+	}
+	attrs := []any{"instance", o.Target.Name, "up", o.Up, "healthy", o.Healthy(),
+		"httpStatus", o.HTTPStatus, "responseMs", o.ResponseTime.Milliseconds(),
+		"connectors", string(o.Connectors.Status), "connectorCount", len(o.ConnectorList)}
+	if len(bad) > 0 {
+		attrs = append(attrs, "problems", strings.Join(bad, ","))
+	}
+	if !o.Up {
+		attrs = append(attrs, "reason", o.Reason)
+	}
+	if o.Connectors.Status == StatusRejected {
+		attrs = append(attrs, "connectorsDetail", o.Connectors.Detail)
+	}
+	if res.alerted {
+		attrs = append(attrs, "alerted", true)
+	}
+	if res.err != nil {
+		log.Error("instance checked", append(attrs, "error", res.err.Error())...)
+		return
+	}
+	log.Info("instance checked", attrs...)
+}
