@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"maps"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +49,7 @@ func Start() *Stack {
 	s := &Stack{kumo: kumo.NewServer(), calls: map[string]int{}}
 	target, _ := url.Parse(s.kumo.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = addCRC32
 	s.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -132,6 +135,23 @@ func (s *Stack) Env() []string {
 		"AWS_DISABLE_REQUEST_COMPRESSION=true",
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
+}
+
+// addCRC32 adds the checksum header that DynamoDB sends and kumo does not, so
+// that the SDK validates responses as it does against AWS (and, finding them
+// valid, reuses its connections).
+func addCRC32(resp *http.Response) error {
+	if resp.Header.Get("X-Amz-Crc32") != "" || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	return nil
 }
 
 var scopeRE = regexp.MustCompile(`Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request`)

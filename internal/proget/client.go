@@ -123,7 +123,26 @@ func (c *Client) Check(ctx context.Context, t monitor.Target) monitor.Observatio
 		obs.ConnectorList = append(obs.ConnectorList, monitor.Reading{
 			Component: monitor.ConnectorPrefix + k.Name, Status: k.Status, Detail: k.Detail})
 	}
+	redact(&obs, t.APIKey)
 	return obs
+}
+
+// redact removes the API key from every text that came from the instance: a
+// server that echoes the key in an error message must not put it in an alert.
+func redact(o *monitor.Observation, key monitor.Secret) {
+	if key.IsZero() {
+		return
+	}
+	r := strings.NewReplacer(key.Reveal(), "[redacted]")
+	o.Reason = r.Replace(o.Reason)
+	o.Release = r.Replace(o.Release)
+	o.Connectors.Detail = r.Replace(o.Connectors.Detail)
+	for _, list := range [][]monitor.Reading{o.Health, o.ConnectorList} {
+		for i := range list {
+			list[i].Component = r.Replace(list[i].Component)
+			list[i].Detail = r.Replace(list[i].Detail)
+		}
+	}
 }
 
 // response is one bounded GET.

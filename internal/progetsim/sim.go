@@ -81,6 +81,7 @@ func (in *Instance) Start() error {
 	}
 	in.addr = ln.Addr().String()
 	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 10 * time.Second}
+	in.ln = ln
 	go in.srv.Serve(ln)
 	return nil
 }
@@ -88,10 +89,12 @@ func (in *Instance) Start() error {
 // Stop closes the listener and every connection: the instance refuses connections.
 func (in *Instance) Stop() {
 	in.mu.Lock()
-	srv := in.srv
-	in.srv = nil
+	srv, ln := in.srv, in.ln
+	in.srv, in.ln = nil, nil
 	in.mu.Unlock()
 	if srv != nil {
+		// Close the listener too: Serve may not have taken it over yet.
+		ln.Close()
 		srv.Close()
 	}
 }
