@@ -58,6 +58,7 @@ type Instance struct {
 	requests          []Request
 	addr              string
 	srv               *http.Server
+	ln                net.Listener
 }
 
 // New returns a stopped instance of the generation, healthy, with no connectors.
