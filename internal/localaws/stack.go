@@ -141,7 +141,7 @@ func (s *Stack) Env() []string {
 // that the SDK validates responses as it does against AWS (and, finding them
 // valid, reuses its connections).
 func addCRC32(resp *http.Response) error {
-	if resp.Header.Get("X-Amz-Crc32") != "" || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+	if resp.Header.Get("X-Amz-Crc32") != "" || !strings.HasPrefix(resp.Request.Header.Get("X-Amz-Target"), "DynamoDB_") {
 		return nil
 	}
 	body, err := io.ReadAll(resp.Body)
