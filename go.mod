@@ -14,6 +14,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.11
 	github.com/aws/aws-sdk-go-v2/service/ssm v1.82.0
 	github.com/sivchari/kumo v0.33.1
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
