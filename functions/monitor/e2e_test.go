@@ -69,8 +69,8 @@ func newWorld(t *testing.T, env map[string]string) *world {
 	ctx := context.Background()
 	stack, cfg := localaws.ForTest(t)
 	w := &world{t: t, stack: stack, aws: cfg, logs: &syncBuffer{},
-		clock:  time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
-		table:  localaws.Name(t, "state"), ns: localaws.Name(t, "ProGet"),
+		clock: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
+		table: localaws.Name(t, "state"), ns: localaws.Name(t, "ProGet"),
 		path:   "/" + localaws.Name(t, "targets") + "/",
 		proget: map[string]*progetsim.Instance{}}
 	if err := store.CreateTable(ctx, dynamodb.NewFromConfig(cfg), w.table); err != nil {

@@ -59,15 +59,15 @@ func TestParseHealthFixtures(t *testing.T) {
 
 func TestParseHealthRejects(t *testing.T) {
 	cases := map[string]string{
-		"":                                      "empty",
-		"   ":                                   "empty",
-		"OK":                                    `not JSON: "OK"`,
-		"[]":                                    "not an object (a list)",
-		"null":                                  "not an object",
-		`{"applicationName":"ProGet"}`:          "none of databaseStatus",
+		"":                             "empty",
+		"   ":                          "empty",
+		"OK":                           `not JSON: "OK"`,
+		"[]":                           "not an object (a list)",
+		"null":                         "not an object",
+		`{"applicationName":"ProGet"}`: "none of databaseStatus",
 		"<!DOCTYPE html><html><head><title>Sign in to Contoso</title></head>": `an HTML page titled "Sign in to Contoso"`,
-		"\xff\xfe{garbage":                      "non-UTF-8",
-		`{"databaseStatus": "OK"`:               "not JSON",
+		"\xff\xfe{garbage":        "non-UTF-8",
+		`{"databaseStatus": "OK"`: "not JSON",
 	}
 	for body, want := range cases {
 		_, err := parseHealth([]byte(body))

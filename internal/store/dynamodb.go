@@ -50,7 +50,7 @@ type item struct {
 	ExpiresAt   int64                             `json:"expires_at"`
 }
 
-func useJSONNames(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
+func useJSONNames(o *attributevalue.EncoderOptions)       { o.TagKey = "json" }
 func useJSONNamesDecode(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
 
 // Load reads the states of the given keys, in batches of 100 read concurrently,
