@@ -20,6 +20,12 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+## fuzz: the parsers' fuzzers, FUZZTIME each (a crasher lands in testdata/fuzz and becomes a test)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./internal/proget -run '^$$' -fuzz '^FuzzParseHealth$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/proget -run '^$$' -fuzz '^FuzzParseConnectors$$' -fuzztime $(FUZZTIME)
+
 ## build-local: the bootstrap binary for this machine, as make run uses it
 build-local:
 	$(GO_BUILD) -o $(LOCAL_BOOTSTRAP) ./functions/monitor

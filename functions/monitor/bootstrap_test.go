@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proget-monitor/proget-monitor/internal/localaws"
 	"github.com/proget-monitor/proget-monitor/internal/monitor"
 	"github.com/proget-monitor/proget-monitor/internal/runtimeapi"
 )
@@ -108,4 +109,65 @@ func TestBootstrapWithBadConfigFailsEachInvoke(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Message, "STATE_TABLE is required") || !strings.Contains(res.Err.Message, `FAILURE_THRESHOLD: "zero"`) {
 		t.Errorf("error = %v, want it to name STATE_TABLE and FAILURE_THRESHOLD", res.Err)
 	}
+}
+
+// TestKilledBetweenClaimAndPublish: a function process killed after it claimed
+// an alert but before SNS took it leaves the alert in the outbox; once its lease
+// (its deadline) is over, the next run delivers it, once.
+func TestKilledBetweenClaimAndPublish(t *testing.T) {
+	bin := buildBootstrap(t)
+	w := newWorld(t, nil)
+	env := append(w.stack.Env(), "STATE_TABLE="+w.table, "ALERT_TOPIC_ARN="+w.queue.TopicARN,
+		"TARGETS_PATH="+w.path, "METRICS_NAMESPACE="+w.ns, "CHECK_TIMEOUT=2s")
+	start := func() *runtimeapi.Function {
+		fn, err := runtimeapi.StartFunction(bin, env, &syncBuffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(fn.Close)
+		return fn
+	}
+	ctx := context.Background()
+	invoke := func(fn *runtimeapi.Function, timeout time.Duration) {
+		res, err := fn.Invoke(ctx, []byte(`{}`), timeout)
+		if err != nil || res.Err != nil {
+			t.Fatalf("invoke: %v %v", err, res.Err)
+		}
+	}
+	first := start()
+	invoke(first, 10*time.Second)
+
+	w.proget["prod-eu"].SetDatabaseError("down")
+	w.stack.SetFault(func(op string) localaws.Injection {
+		if op == "sns.Publish" {
+			return localaws.Injection{Delay: time.Minute} // SNS never answers
+		}
+		return localaws.Injection{}
+	})
+	const timeout = 3 * time.Second
+	go first.Invoke(ctx, []byte(`{}`), timeout)
+	claimed := time.Now()
+	for len(w.stored("prod-eu").Outbox) == 0 {
+		if time.Since(claimed) > 10*time.Second {
+			t.Fatal("the run never claimed the alert")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	first.Kill()
+	w.stack.SetFault(nil)
+	if got, _ := w.queue.Receive(ctx); len(got) != 0 {
+		t.Fatalf("an alert went out before the kill: %v", subjects(got))
+	}
+
+	second := start()
+	invoke(second, 10*time.Second) // the dead run's lease still holds
+	got, _ := w.queue.Receive(ctx)
+	expectSubjects(t, "while the dead run's lease holds", got)
+	time.Sleep(time.Until(claimed.Add(timeout)))
+	invoke(second, 10*time.Second)
+	got, _ = w.queue.Receive(ctx)
+	expectSubjects(t, "after the lease", got, "ProGet prod-eu: database Error")
+	invoke(second, 10*time.Second)
+	got, _ = w.queue.Receive(ctx)
+	expectSubjects(t, "once", got)
 }

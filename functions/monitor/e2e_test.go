@@ -283,11 +283,11 @@ func TestPublishFailureIsRetriedOnce(t *testing.T) {
 	w := newWorld(t, nil)
 	w.mustRun()
 	w.proget["prod-eu"].SetLicenseError("The license has expired.")
-	w.stack.SetFault(func(op string) (int, string) {
+	w.stack.SetFault(func(op string) localaws.Injection {
 		if op == "sns.Publish" {
-			return 500, "InternalError"
+			return localaws.Fail(500, "InternalError")
 		}
-		return 0, ""
+		return localaws.Injection{}
 	})
 	got, err := w.run(`{}`)
 	if err == nil || !strings.Contains(err.Error(), "stays pending") {
@@ -332,11 +332,11 @@ func TestStateUnreadableAlertsNothing(t *testing.T) {
 	w := newWorld(t, nil)
 	w.mustRun()
 	w.proget["prod-eu"].SetDatabaseError("down")
-	w.stack.SetFault(func(op string) (int, string) {
+	w.stack.SetFault(func(op string) localaws.Injection {
 		if op == "dynamodb.BatchGetItem" {
-			return 400, "AccessDeniedException"
+			return localaws.Fail(400, "AccessDeniedException")
 		}
-		return 0, ""
+		return localaws.Injection{}
 	})
 	got, err := w.run(`{}`)
 	if err == nil || !strings.Contains(err.Error(), "read state from table") {
@@ -349,11 +349,11 @@ func TestStateUnreadableAlertsNothing(t *testing.T) {
 
 func TestTargetsUnreadableFailsTheRun(t *testing.T) {
 	w := newWorld(t, nil)
-	w.stack.SetFault(func(op string) (int, string) {
+	w.stack.SetFault(func(op string) localaws.Injection {
 		if strings.HasPrefix(op, "ssm.") {
-			return 400, "AccessDeniedException"
+			return localaws.Fail(400, "AccessDeniedException")
 		}
-		return 0, ""
+		return localaws.Injection{}
 	})
 	got, err := w.run(`{}`)
 	if err == nil || !strings.Contains(err.Error(), "read targets under "+w.path) {
@@ -418,11 +418,11 @@ func TestAPIKeyNeverLeaks(t *testing.T) {
 	w.proget["build-eu"].SetCrash("")
 	collect(w.mustRun())
 	w.proget["build-eu"].SetCrash("System.Exception: boom " + apiKey)
-	w.stack.SetFault(func(op string) (int, string) {
+	w.stack.SetFault(func(op string) localaws.Injection {
 		if op == "sns.Publish" {
-			return 500, "InternalError"
+			return localaws.Fail(500, "InternalError")
 		}
-		return 0, ""
+		return localaws.Injection{}
 	})
 	_, err := w.run(`{}`)
 	if err != nil {

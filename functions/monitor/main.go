@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -56,7 +58,18 @@ type app struct {
 	log         *slog.Logger
 }
 
+// AWS calls are retried with the SDK's standard retryer: exponential backoff
+// with jitter, throttling and 5xx retried, and a client-wide retry quota so
+// that an AWS outage does not turn into a retry storm.
+const awsMaxAttempts = 5
+
 func newApp(cfg config, awsCfg aws.Config, log *slog.Logger) *app {
+	awsCfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = awsMaxAttempts
+			o.MaxBackoff = 2 * time.Second
+		})
+	}
 	return &app{
 		runner: &monitor.Runner{
 			Targets:        targets.NewSSM(ssm.NewFromConfig(awsCfg)),

@@ -26,9 +26,19 @@ import (
 // Region is the region the local stack pretends to be.
 const Region = "us-east-1"
 
-// Fault decides, per call, whether to fail it: it returns an HTTP status to
-// answer instead of forwarding (0 forwards), and the AWS error code to put in it.
-type Fault func(op string) (status int, code string)
+// Fault decides, per call, whether to disturb it.
+type Fault func(op string) Injection
+
+// Injection is what a Fault does to one call: wait Delay, then answer Status
+// with the AWS error Code instead of forwarding (Status 0 forwards).
+type Injection struct {
+	Delay  time.Duration
+	Status int
+	Code   string
+}
+
+// Fail is an Injection that answers an AWS error.
+func Fail(status int, code string) Injection { return Injection{Status: status, Code: code} }
 
 // Stack is kumo behind a recording proxy.
 type Stack struct {
@@ -62,11 +72,19 @@ func Start() *Stack {
 			time.Sleep(latency)
 		}
 		if fault != nil {
-			if status, code := fault(op); status != 0 {
+			inj := fault(op)
+			if inj.Delay > 0 {
+				select {
+				case <-time.After(inj.Delay):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if inj.Status != 0 {
 				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-				w.Header().Set("X-Amzn-Errortype", code)
-				w.WriteHeader(status)
-				fmt.Fprintf(w, `{"__type":%q,"message":"injected by the test stack"}`, code)
+				w.Header().Set("X-Amzn-Errortype", inj.Code)
+				w.WriteHeader(inj.Status)
+				fmt.Fprintf(w, `{"__type":%q,"message":"injected by the test stack"}`, inj.Code)
 				return
 			}
 		}

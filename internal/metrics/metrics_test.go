@@ -109,7 +109,7 @@ func TestPushBatchesOf1000(t *testing.T) {
 
 func TestPushFailureIsReported(t *testing.T) {
 	stack, cfg := localaws.ForTest(t)
-	stack.SetFault(func(op string) (int, string) { return 400, "AccessDenied" })
+	stack.SetFault(func(op string) localaws.Injection { return localaws.Fail(400, "AccessDenied") })
 	_, err := metrics.NewCloudWatch(cloudwatch.NewFromConfig(cfg), "X", true).Push(context.Background(), []monitor.Observation{up("a")})
 	if err == nil || !strings.Contains(err.Error(), "namespace X") {
 		t.Errorf("err = %v", err)

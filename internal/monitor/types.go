@@ -91,6 +91,9 @@ type Target struct {
 	Key    string
 	URL    string // base URL, without a trailing slash
 	APIKey Secret // optional
+	// CABundle is PEM certificates to trust, besides the system's, for an
+	// instance behind an internal CA. Optional.
+	CABundle string
 }
 
 // APIKeyParameter is the SSM parameter that holds the target's API key.

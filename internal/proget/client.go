@@ -37,6 +37,7 @@ const (
 // reuses connections per instance across checks.
 type Client struct {
 	http              *http.Client
+	withCA            sync.Map // PEM bundle -> *http.Client trusting it, shared by its instances
 	timeout           time.Duration
 	maxHealthBytes    int64
 	maxConnectorBytes int64
@@ -153,7 +154,30 @@ type response struct {
 	elapsed time.Duration
 }
 
-func (c *Client) get(ctx context.Context, rawURL string, key monitor.Secret, limit int64) (response, error) {
+// clientFor returns the HTTP client for a target: the shared one, or one that
+// also trusts the target's CA bundle. Verification is never switched off.
+func (c *Client) clientFor(t monitor.Target) *http.Client {
+	if t.CABundle == "" {
+		return c.http
+	}
+	if hc, ok := c.withCA.Load(t.CABundle); ok {
+		return hc.(*http.Client)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if base := c.http.Transport.(*http.Transport).TLSClientConfig.RootCAs; base != nil {
+		pool = base.Clone()
+	}
+	pool.AppendCertsFromPEM([]byte(t.CABundle))
+	tr := c.http.Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.RootCAs = pool
+	hc, _ := c.withCA.LoadOrStore(t.CABundle, &http.Client{Transport: tr, CheckRedirect: checkRedirect})
+	return hc.(*http.Client)
+}
+
+func (c *Client) get(ctx context.Context, client *http.Client, rawURL string, key monitor.Secret, limit int64) (response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -166,7 +190,7 @@ func (c *Client) get(ctx context.Context, rawURL string, key monitor.Secret, lim
 		req.Header.Set(apiKeyHeader, key.Reveal())
 	}
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err
 	}
@@ -187,7 +211,7 @@ type errTooLarge struct{ limit int64 }
 func (e errTooLarge) Error() string { return fmt.Sprintf("the body is larger than %d bytes", e.limit) }
 
 func (c *Client) health(ctx context.Context, t monitor.Target, obs *monitor.Observation) {
-	r, err := c.get(ctx, t.URL+healthPath, monitor.Secret{}, c.maxHealthBytes)
+	r, err := c.get(ctx, c.clientFor(t), t.URL+healthPath, monitor.Secret{}, c.maxHealthBytes)
 	obs.HTTPStatus, obs.ResponseTime = r.status, r.elapsed
 	if err != nil {
 		if r.status == 0 {
@@ -226,7 +250,7 @@ type connectorsResult struct {
 }
 
 func (c *Client) connectors(ctx context.Context, t monitor.Target) connectorsResult {
-	r, err := c.get(ctx, t.URL+connectorsPath, t.APIKey, c.maxConnectorBytes)
+	r, err := c.get(ctx, c.clientFor(t), t.URL+connectorsPath, t.APIKey, c.maxConnectorBytes)
 	bad := func(detail string) connectorsResult {
 		return connectorsResult{state: monitor.Reading{Status: monitor.StatusError, Detail: "connector-health " + detail}}
 	}
@@ -280,12 +304,12 @@ func (c *Client) describeError(err error, t monitor.Target) string {
 	switch {
 	case errors.As(err, &tooLarge):
 		return tooLarge.Error()
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("DNS lookup of %s failed", dnsErr.Name)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return fmt.Sprintf("no answer within %s", c.timeout)
 	case errors.Is(err, context.Canceled):
 		return "the check was cancelled"
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("DNS lookup of %s failed", dnsErr.Name)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -299,7 +323,7 @@ func (c *Client) describeError(err error, t monitor.Target) string {
 		return "TLS: the certificate is not valid: " + clean(invalid.Error(), 120)
 	case errors.As(err, &hostname):
 		return fmt.Sprintf("TLS: the certificate is not valid for %s", hostname.Host)
-	case errors.As(err, &record):
+	case errors.As(err, &record), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return "TLS: the server did not answer with TLS (is the url's scheme right?)"
 	}
 	var ue *url.Error

@@ -203,14 +203,23 @@ func parseConnectors(body []byte) ([]connector, error) {
 		out = append(out, c)
 		ids = append(ids, clean(id, 20))
 	}
+	taken := make(map[string]bool, len(out))
 	for i := range out {
-		if count[out[i].Name] > 1 {
+		name := out[i].Name
+		if count[name] > 1 {
 			suffix := ids[i]
 			if suffix == "" {
 				suffix = "#" + strconv.Itoa(i+1)
 			}
-			out[i].Name += " (id " + suffix + ")"
+			name += " (id " + suffix + ")"
 		}
+		// Every connector keeps its own state: make the name unique even when
+		// ids repeat or a suffixed name collides with a real one.
+		for n := 2; taken[name]; n++ {
+			name = out[i].Name + " (" + strconv.Itoa(n) + ")"
+		}
+		taken[name] = true
+		out[i].Name = name
 	}
 	return out, nil
 }

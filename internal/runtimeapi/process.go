@@ -84,3 +84,9 @@ func (f *Function) Close() {
 	}
 	f.Server.Close()
 }
+
+// Kill ends the process at once, as a crash or an out-of-memory kill would.
+func (f *Function) Kill() {
+	f.cmd.Process.Kill()
+	<-f.exited
+}

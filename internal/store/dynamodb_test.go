@@ -122,7 +122,7 @@ func TestLoadBatchesOf100(t *testing.T) {
 
 func TestLoadFailureIsAnError(t *testing.T) {
 	s, _, stack, _ := newStore(t)
-	stack.SetFault(func(op string) (int, string) { return 400, "ResourceNotFoundException" })
+	stack.SetFault(func(op string) localaws.Injection { return localaws.Fail(400, "ResourceNotFoundException") })
 	if _, err := s.Load(context.Background(), []string{"/t/a"}); err == nil {
 		t.Fatal("Load on a failing table returned no error")
 	}

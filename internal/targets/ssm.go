@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"slices"
@@ -15,8 +16,9 @@ import (
 
 // Parameter names inside an instance's folder.
 const (
-	ParamURL    = "url"
-	ParamAPIKey = "api-key"
+	ParamURL      = "url"
+	ParamAPIKey   = "api-key"
+	ParamCABundle = "ca-bundle"
 )
 
 // getParametersByPathAPI is the part of the SSM API this adapter uses.
@@ -51,7 +53,7 @@ func NormalizePath(p string) (string, error) {
 // come back as invalid, with the parameter to fix; an error means the path itself
 // could not be read, and then nothing should be concluded about any instance.
 func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monitor.InvalidTarget, error) {
-	type folder struct{ url, key *string }
+	type folder struct{ url, key, ca *string }
 	folders := map[string]*folder{}
 	pages := ssm.NewGetParametersByPathPaginator(s.client, &ssm.GetParametersByPathInput{
 		Path:           aws.String(path),
@@ -80,6 +82,8 @@ func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monito
 				f.url = p.Value
 			case ParamAPIKey:
 				f.key = p.Value
+			case ParamCABundle:
+				f.ca = p.Value
 			}
 		}
 	}
@@ -99,6 +103,14 @@ func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monito
 		t := monitor.Target{Name: name, Key: key, URL: u}
 		if f.key != nil {
 			t.APIKey = monitor.NewSecret(strings.TrimSpace(*f.key))
+		}
+		if f.ca != nil {
+			if !x509.NewCertPool().AppendCertsFromPEM([]byte(*f.ca)) {
+				invalid = append(invalid, monitor.InvalidTarget{Name: name, Parameter: key + "/" + ParamCABundle,
+					Reason: "the parameter holds no PEM certificate (-----BEGIN CERTIFICATE-----)"})
+				continue
+			}
+			t.CABundle = *f.ca
 		}
 		valid = append(valid, t)
 	}

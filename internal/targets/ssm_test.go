@@ -85,7 +85,7 @@ func TestLoadFromSSM(t *testing.T) {
 
 func TestLoadFailsLoudly(t *testing.T) {
 	stack, cfg := localaws.ForTest(t)
-	stack.SetFault(func(op string) (int, string) { return 400, "AccessDeniedException" })
+	stack.SetFault(func(op string) localaws.Injection { return localaws.Fail(400, "AccessDeniedException") })
 	_, _, err := targets.NewSSM(ssm.NewFromConfig(cfg)).Load(context.Background(), "/x/")
 	if err == nil || !strings.Contains(err.Error(), "read targets under /x/") {
 		t.Fatalf("err = %v, want it to name the path", err)
