@@ -18,11 +18,19 @@ const Schema = "proget-monitor/alert/v1"
 // Subject names the instance and the gist of the alert, in at most 100 ASCII
 // characters (SNS refuses anything else).
 func Subject(a monitor.Alert) string {
-	var bad, good []string
+	var bad, good, still []string
 	connectorsBad := map[monitor.Status]int{}
+	var longest time.Duration
 	for _, c := range a.Changes {
 		name := label(c.Component)
 		switch {
+		case c.Reminder:
+			gist := name + " " + string(c.To)
+			if c.Component == monitor.ComponentInstance {
+				gist = "DOWN"
+			}
+			still = append(still, gist)
+			longest = max(longest, a.Time.Sub(c.Since))
 		case c.Component == monitor.ComponentInstance && c.To == monitor.StatusDown:
 			bad = append([]string{"DOWN"}, bad...)
 		case c.Component == monitor.ComponentConnectorHealth && c.To == monitor.StatusRejected:
@@ -54,12 +62,44 @@ func Subject(a monitor.Alert) string {
 		gist = strings.Join(bad, ", ") + fmt.Sprintf(", %d recovered", len(good))
 	case len(bad) > 0:
 		gist = strings.Join(bad, ", ")
-	case len(a.Problems) == 0:
+	case len(good) > 0 && len(a.Problems) == 0:
 		gist = "recovered"
-	default:
+	case len(good) > 0:
 		gist = strings.Join(good, ", ") + fmt.Sprintf("; still %d problem%s", len(a.Problems), plural(len(a.Problems)))
+	case len(still) > 0:
+		gist = "still " + strings.Join(still, ", ") + " (for " + duration(longest) + ")"
+	default:
+		gist = noticeGist(a.Notices)
 	}
 	return truncate(ascii("ProGet "+a.Instance+": "+gist), MaxSubject)
+}
+
+func noticeGist(ns []monitor.Notice) string {
+	var parts []string
+	for _, n := range ns {
+		if n.Kind == "version" {
+			parts = append(parts, "now "+n.To)
+		} else {
+			parts = append(parts, "extensions changed")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// duration is how long, as people say it: "45m", "2h 5m", "3d 4h".
+func duration(d time.Duration) string {
+	m := int(d.Round(time.Minute).Minutes())
+	switch {
+	case m < 60:
+		return fmt.Sprintf("%dm", m)
+	case m < 24*60:
+		if m%60 == 0 {
+			return fmt.Sprintf("%dh", m/60)
+		}
+		return fmt.Sprintf("%dh %dm", m/60, m%60)
+	default:
+		return fmt.Sprintf("%dd %dh", m/(24*60), m%(24*60)/60)
+	}
 }
 
 // label is how a component reads in a subject or a body line.
@@ -107,28 +147,58 @@ func when(t time.Time) string { return t.UTC().Format(timeLayout) }
 // Text is the alert as a person reads it in an e-mail.
 func Text(a monitor.Alert) string {
 	var b strings.Builder
-	switch a.Severity {
-	case monitor.SeverityCritical:
+	reminders := 0
+	for _, c := range a.Changes {
+		if c.Reminder {
+			reminders++
+		}
+	}
+	switch {
+	case reminders > 0 && reminders == len(a.Changes):
+		fmt.Fprintf(&b, "Reminder: ProGet instance %s still has a problem.\n", a.Instance)
+	case a.Severity == monitor.SeverityCritical:
 		fmt.Fprintf(&b, "ProGet instance %s has a problem.\n", a.Instance)
-	case monitor.SeverityWarning:
+	case a.Severity == monitor.SeverityWarning:
 		fmt.Fprintf(&b, "The monitor cannot fully check ProGet instance %s.\n", a.Instance)
+	case a.Severity == monitor.SeverityInfo:
+		fmt.Fprintf(&b, "ProGet instance %s changed its version or extensions.\n", a.Instance)
 	default:
 		fmt.Fprintf(&b, "ProGet instance %s recovered.\n", a.Instance)
 	}
-	fmt.Fprintf(&b, "\nURL:  %s\nTime: %s\n\nWhat changed:\n", a.URL, when(a.Time))
+	fmt.Fprintf(&b, "\nURL:  %s\nTime: %s\n", a.URL, when(a.Time))
+	if len(a.Changes) > 0 {
+		b.WriteString("\nWhat changed:\n")
+	}
 	for _, c := range a.Changes {
 		from := string(c.From)
 		if from == "" {
 			from = "(first check)"
 		}
-		fmt.Fprintf(&b, "  - %s: %s -> %s, since %s\n", label(c.Component), from, c.To, when(c.Since))
+		if c.Reminder {
+			fmt.Fprintf(&b, "  - %s: still %s, for %s (since %s)\n", label(c.Component), c.To, duration(a.Time.Sub(c.Since)), when(c.Since))
+		} else {
+			fmt.Fprintf(&b, "  - %s: %s -> %s, since %s\n", label(c.Component), from, c.To, when(c.Since))
+		}
 		if c.Detail != "" {
 			fmt.Fprintf(&b, "      %s\n", c.Detail)
 		}
 	}
-	if len(a.Problems) == 0 {
+	if len(a.Notices) > 0 {
+		b.WriteString("\nFor information:\n")
+		for _, n := range a.Notices {
+			if n.Kind == "version" {
+				fmt.Fprintf(&b, "  - ProGet version: %s -> %s\n", n.From, n.To)
+			} else {
+				fmt.Fprintf(&b, "  - extensions: %s\n", n.Detail)
+			}
+		}
+	}
+	switch {
+	case a.Severity == monitor.SeverityInfo:
+		// Nothing is wrong, and nothing to sum up.
+	case len(a.Problems) == 0:
 		b.WriteString("\nEverything the monitor checks on this instance is healthy now.\n")
-	} else {
+	default:
 		b.WriteString("\nStill not healthy:\n")
 		for _, p := range a.Problems {
 			fmt.Fprintf(&b, "  - %s: %s\n", label(p.Component), p.Status)
@@ -150,13 +220,20 @@ type Document struct {
 	Subject  string            `json:"subject"`
 	Text     string            `json:"text"`
 	Changes  []monitor.Change  `json:"changes"`
+	Notices  []monitor.Notice  `json:"notices"`
 	Problems []monitor.Problem `json:"problems"`
 }
 
 // NewDocument builds the machine form of an alert.
 func NewDocument(a monitor.Alert) Document {
 	d := Document{Schema: Schema, ID: a.ID, Instance: a.Instance, URL: a.URL, Severity: a.Severity,
-		Time: a.Time.UTC(), Subject: Subject(a), Text: Text(a), Changes: a.Changes, Problems: a.Problems}
+		Time: a.Time.UTC(), Subject: Subject(a), Text: Text(a), Changes: a.Changes, Notices: a.Notices, Problems: a.Problems}
+	if d.Changes == nil {
+		d.Changes = []monitor.Change{}
+	}
+	if d.Notices == nil {
+		d.Notices = []monitor.Notice{}
+	}
 	if d.Problems == nil {
 		d.Problems = []monitor.Problem{}
 	}

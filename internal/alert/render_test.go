@@ -34,10 +34,15 @@ func TestSubject(t *testing.T) {
 			"ProGet prod-eu: license Error, 1 recovered"},
 		{"key rejected", []monitor.Change{change("connector-health", "OK", "Rejected")}, nil, "ProGet prod-eu: API key rejected"},
 		{"removed", []monitor.Change{change("connector:old", "Error", "Removed")}, nil, "ProGet prod-eu: recovered"},
+		{"reminder", []monitor.Change{{Component: "instance", From: "Down", To: "Down", Since: at.Add(-125 * time.Minute), Reminder: true}},
+			nil, "ProGet prod-eu: still DOWN (for 2h 5m)"},
+		{"reminder of two", []monitor.Change{{Component: "database", From: "Error", To: "Error", Since: at.Add(-3 * 24 * time.Hour), Reminder: true},
+			{Component: "license", From: "Error", To: "Error", Since: at.Add(-45 * time.Minute), Reminder: true}},
+			nil, "ProGet prod-eu: still database Error, license Error (for 3d 0h)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Subject(monitor.Alert{Instance: "prod-eu", Changes: tc.changes, Problems: tc.problems})
+			got := Subject(monitor.Alert{Instance: "prod-eu", Time: at, Changes: tc.changes, Problems: tc.problems})
 			if got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
@@ -108,5 +113,23 @@ func TestSNSMessageHasATextPerProtocol(t *testing.T) {
 	}
 	if m["lambda"] != m["sqs"] || m["https"] != m["sqs"] {
 		t.Errorf("machine protocols must get the same document")
+	}
+}
+
+func TestNoticeAlert(t *testing.T) {
+	a := monitor.Alert{ID: "n1", Instance: "prod-eu", URL: "https://p", Severity: monitor.SeverityInfo, Time: at,
+		Notices: []monitor.Notice{{Kind: "version", From: "23.0.27", To: "24.0.1"},
+			{Kind: "extensions", Detail: "added Azure 2.0.1"}}}
+	if got := Subject(a); got != "ProGet prod-eu: now 24.0.1, extensions changed" {
+		t.Errorf("subject %q", got)
+	}
+	text := Text(a)
+	for _, want := range []string{"changed its version or extensions", "ProGet version: 23.0.27 -> 24.0.1", "extensions: added Azure 2.0.1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "What changed") || strings.Contains(text, "healthy") {
+		t.Errorf("an info notice speaks of health:\n%s", text)
 	}
 }

@@ -17,12 +17,18 @@ type Policy struct {
 	FailureThreshold int
 	// RecoveryThreshold is how many consecutive good runs confirm a recovery.
 	RecoveryThreshold int
+	// ReminderInterval, when set, repeats a still-bad status at most this often.
+	ReminderInterval time.Duration
+	// VersionNotices reports new ProGet versions and extension changes as info.
+	VersionNotices bool
 }
 
 // streakCap bounds the streak counter: past the larger threshold a longer streak
 // changes nothing, and a counter that stops growing leaves a steady instance's
 // stored state unchanged, so nothing is written for it.
 func (p Policy) streakCap() int { return max(p.FailureThreshold, p.RecoveryThreshold, 1) }
+
+const removedDetail = "no longer reported by ProGet"
 
 // Decide is the monitor's decision: from what was remembered of an instance (the
 // zero State the first time it is seen) and what one check observed, it returns
@@ -33,7 +39,9 @@ func (p Policy) streakCap() int { return max(p.FailureThreshold, p.RecoveryThres
 // threshold; an alert is due when the confirmed status and the last alerted status
 // differ in class (OK, warning, critical), so a change of detail text alone, or a
 // flap shorter than the threshold, alerts nobody. When the instance is down, its
-// components are not reported one by one: they keep what they had.
+// components are not reported one by one: they keep what they had. During
+// maintenance, state follows the readings but nobody is told, so when it ends
+// only what differs from what people last heard is alerted.
 func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
 	now := obs.Time
 	next := prev
@@ -47,37 +55,108 @@ func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
 		c, known := next.Components[r.Component]
 		next.Components[r.Component] = p.advance(c, known, r, now)
 	}
-
-	var changes []Change
 	if obs.Up {
 		for name, c := range next.Components {
-			if seen[name] || !readable(name, obs) {
+			if seen[name] || !readable(name, obs) || c.Status == StatusRemoved {
 				continue
 			}
-			delete(next.Components, name)
-			if c.Alerted.Class() != ClassOK {
-				changes = append(changes, Change{Component: name, From: c.Alerted, To: StatusRemoved,
-					Detail: "no longer reported by ProGet", Since: now})
+			if c.Alerted.Class() == ClassOK {
+				delete(next.Components, name) // nobody was told it was bad: forget it quietly
+				continue
 			}
+			// Kept until people are told it is gone.
+			c.Status, c.Detail, c.Since, c.Observed, c.ObservedSince = StatusRemoved, removedDetail, now, StatusRemoved, now
+			next.Components[name] = c
 		}
+	}
+	if obs.Up && obs.HealthRead {
+		if next.Release == "" {
+			next.ReleaseTold = obs.Release // first sight: nothing to report
+		}
+		next.Release = obs.Release
+		if obs.Extensions != nil {
+			if next.Extensions == nil {
+				next.ExtensionsTold = obs.Extensions
+			}
+			next.Extensions = obs.Extensions
+		}
+	}
+	if obs.Target.Maintenance.Active(now) {
+		return next, nil
 	}
 
+	down := next.Components[ComponentInstance].Status == StatusDown
+	var changes []Change
 	for _, name := range componentOrder(next.Components) {
 		c := next.Components[name]
-		if c.Status == "" || c.Status == c.Alerted {
+		switch {
+		case c.Status == "":
+			continue // a new component whose first bad reading is not confirmed yet
+		case c.Status.Class() != c.Alerted.Class():
+			changes = append(changes, Change{Component: name, From: c.Alerted, To: c.Status, Detail: c.Detail, Since: c.Since})
+			c.Alerted, c.Notified = c.Status, now
+		case c.Status != c.Alerted:
+			c.Alerted = c.Status // same class (OK and Unknown): nothing to tell
+		case p.ReminderInterval > 0 && !c.Status.Healthy() && now.Sub(c.Notified) >= p.ReminderInterval &&
+			(!down || name == ComponentInstance):
+			changes = append(changes, Change{Component: name, From: c.Status, To: c.Status, Detail: c.Detail, Since: c.Since, Reminder: true})
+			c.Notified = now
+		}
+		if c.Status == StatusRemoved && c.Alerted == StatusRemoved {
+			delete(next.Components, name)
 			continue
 		}
-		if c.Status.Class() != c.Alerted.Class() {
-			changes = append(changes, Change{Component: name, From: c.Alerted, To: c.Status, Detail: c.Detail, Since: c.Since})
-		}
-		c.Alerted = c.Status
 		next.Components[name] = c
 	}
-	if len(changes) == 0 {
+	notices := p.notices(&next)
+	if len(changes) == 0 && len(notices) == 0 {
 		return next, nil
 	}
 	sortChanges(changes)
-	return next, newAlert(obs, next, changes)
+	return next, newAlert(obs, next, changes, notices)
+}
+
+// notices reports what changed in version and extensions since people were last
+// told, or, with notices off, records it silently.
+func (p Policy) notices(s *State) []Notice {
+	var out []Notice
+	if s.Release != s.ReleaseTold && s.Release != "" {
+		if p.VersionNotices && s.ReleaseTold != "" {
+			out = append(out, Notice{Kind: "version", From: s.ReleaseTold, To: s.Release})
+		}
+		s.ReleaseTold = s.Release
+	}
+	if s.Extensions != nil && !slices.Equal(s.Extensions, s.ExtensionsTold) {
+		if p.VersionNotices {
+			out = append(out, Notice{Kind: "extensions", From: strings.Join(s.ExtensionsTold, ", "),
+				To: strings.Join(s.Extensions, ", "), Detail: diff(s.ExtensionsTold, s.Extensions)})
+		}
+		s.ExtensionsTold = s.Extensions
+	}
+	return out
+}
+
+// diff says what was added and removed between two sorted lists.
+func diff(old, cur []string) string {
+	var added, removed []string
+	for _, x := range cur {
+		if !slices.Contains(old, x) {
+			added = append(added, x)
+		}
+	}
+	for _, x := range old {
+		if !slices.Contains(cur, x) {
+			removed = append(removed, x)
+		}
+	}
+	var parts []string
+	if len(added) > 0 {
+		parts = append(parts, "added "+strings.Join(added, ", "))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, "removed "+strings.Join(removed, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // advance applies one reading to one component.
@@ -150,14 +229,18 @@ func sortChanges(cs []Change) {
 	slices.SortStableFunc(cs, func(a, b Change) int { return compareComponents(a.Component, b.Component) })
 }
 
-func newAlert(obs Observation, next State, changes []Change) *Alert {
+func newAlert(obs Observation, next State, changes []Change, notices []Notice) *Alert {
 	a := &Alert{
 		Instance: obs.Target.Name,
 		URL:      obs.Target.URL,
 		Severity: SeverityResolved,
 		Time:     obs.Time,
 		Changes:  changes,
+		Notices:  notices,
 		Problems: problems(next),
+	}
+	if len(changes) == 0 {
+		a.Severity = SeverityInfo
 	}
 	for _, c := range changes {
 		switch c.To.Class() {
@@ -169,7 +252,7 @@ func newAlert(obs Observation, next State, changes []Change) *Alert {
 			}
 		}
 	}
-	a.ID = alertID(obs.Target.Key, obs.Time, changes)
+	a.ID = alertID(obs.Target.Key, obs.Time, changes, notices)
 	return a
 }
 
@@ -190,11 +273,14 @@ func problems(s State) []Problem {
 
 // alertID is stable for one alert: it is derived from what the alert says, so a
 // retried delivery carries the same id and consumers can drop the duplicate.
-func alertID(key string, at time.Time, changes []Change) string {
+func alertID(key string, at time.Time, changes []Change, notices []Notice) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", key, at.UTC().Format(time.RFC3339Nano))
 	for _, c := range changes {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\n", c.Component, c.From, c.To)
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%v\n", c.Component, c.From, c.To, c.Reminder)
+	}
+	for _, n := range notices {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\n", n.Kind, n.From, n.To)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"github.com/proget-monitor/proget-monitor/internal/maintenance"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,112 @@ func TestAlertProblemsAndID(t *testing.T) {
 	_, other := Decide(s, obs(2, "database=Error", "license=Error"), p)
 	if other.ID == a.ID {
 		t.Errorf("alerts of different runs share id %q", a.ID)
+	}
+}
+
+func TestReminders(t *testing.T) {
+	p := Policy{FailureThreshold: 1, RecoveryThreshold: 1, ReminderInterval: 12 * time.Minute}
+	dbErr := func(step int) Observation { return obs(step, "database=Error", "license=OK") }
+	// Runs every 5 minutes: the problem at 0, reminders at 15 and 30 (the first
+	// runs at least 12 minutes after the last word), then the recovery.
+	got := run(p, dbErr(0), dbErr(1), dbErr(2), dbErr(3), dbErr(4), dbErr(5), dbErr(6), obs(7, "database=OK", "license=OK"))
+	want := []string{"critical: database new>Error", "-", "-", "critical: database Error>Error", "-", "-", "critical: database Error>Error", "resolved: database Error>OK"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	var s State
+	var a *Alert
+	for i := range 4 {
+		s, a = Decide(s, dbErr(i), p)
+	}
+	if a == nil || !a.Changes[0].Reminder || !a.Changes[0].Since.Equal(t0) {
+		t.Errorf("reminder %+v must say since when the component is bad", a)
+	}
+	// While the instance is down, only the instance is reminded of.
+	s, _ = Decide(State{}, dbErr(0), p)
+	var last *Alert
+	for i := 1; i <= 5; i++ {
+		s, last = Decide(s, obs(i, "down"), p)
+		if last != nil && i > 1 {
+			for _, c := range last.Changes {
+				if c.Component != ComponentInstance {
+					t.Errorf("reminded of %s while the instance is down", c.Component)
+				}
+			}
+		}
+	}
+}
+
+func TestMaintenance(t *testing.T) {
+	p := Policy{FailureThreshold: 1, RecoveryThreshold: 1}
+	window, err := maintenance.Parse(t0.Add(12 * time.Minute).Format(time.RFC3339)) // until step 2 (10 min) is over
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(o Observation) Observation { o.Target.Maintenance = window; return o }
+	cases := []struct {
+		name string
+		seq  []Observation
+		want []string
+	}{
+		{"problem and fix inside the window: nothing", []Observation{
+			in(healthy(0)), in(obs(1, "down")), in(healthy(2)), in(healthy(3))}, []string{"-", "-", "-", "-"}},
+		{"problem that outlasts the window: told when it ends", []Observation{
+			in(healthy(0)), in(obs(1, "down")), in(obs(2, "down")), in(obs(3, "down"))}, []string{"-", "-", "-", "critical: instance OK>Down"}},
+		{"known before, fixed during: recovery told at the end", []Observation{
+			obs(-3, "database=Error"), in(obs(1, "database=OK")), in(obs(3, "database=OK"))},
+			[]string{"critical: database new>Error", "-", "resolved: database Error>OK"}},
+		{"known before, still bad after: no re-alert", []Observation{
+			obs(-3, "database=Error"), in(obs(1, "down")), in(obs(2, "database=Error")), in(obs(3, "database=Error"))},
+			[]string{"critical: database new>Error", "-", "-", "-"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := run(p, tc.seq...)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestVersionNotices(t *testing.T) {
+	release := func(step int, rel string, ext ...string) Observation {
+		o := healthy(step)
+		o.Release, o.Extensions = rel, ext
+		return o
+	}
+	seq := []Observation{release(0, "23.0.27", "InedoCore 2.3.2"), release(1, "23.0.27", "InedoCore 2.3.2"),
+		release(2, "24.0.1", "InedoCore 2.3.2"), release(3, "24.0.1", "Azure 2.0.1", "InedoCore 2.4.0")}
+	on := Policy{FailureThreshold: 1, RecoveryThreshold: 1, VersionNotices: true}
+	var s State
+	var got []string
+	for _, o := range seq {
+		var a *Alert
+		s, a = Decide(s, o, on)
+		if a == nil {
+			got = append(got, "-")
+			continue
+		}
+		for _, n := range a.Notices {
+			got = append(got, fmt.Sprintf("%s %s: %s>%s (%s)", a.Severity, n.Kind, n.From, n.To, n.Detail))
+		}
+	}
+	want := []string{"-", "-", "info version: 23.0.27>24.0.1 ()",
+		"info extensions: InedoCore 2.3.2>Azure 2.0.1, InedoCore 2.4.0 (added Azure 2.0.1, InedoCore 2.4.0; removed InedoCore 2.3.2)"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	off := Policy{FailureThreshold: 1, RecoveryThreshold: 1}
+	if got := run(off, seq...); strings.Join(got, "") != "----" {
+		t.Errorf("notices switched off still alert: %q", got)
+	}
+	// A notice never hides in, nor changes the severity of, an incident.
+	s, _ = Decide(State{}, release(0, "23.0.27"), on)
+	o := release(1, "24.0.1")
+	o.Health[0].Status = StatusError
+	_, a := Decide(s, o, on)
+	if a.Severity != SeverityCritical || len(a.Notices) != 1 || len(a.Changes) != 1 {
+		t.Errorf("mixed alert %+v", a)
 	}
 }

@@ -12,8 +12,10 @@ func Equal(a, b State) bool {
 		maps.EqualFunc(a.Components, b.Components, func(x, y ComponentState) bool {
 			return x.Status == y.Status && x.Detail == y.Detail && x.Since.Equal(y.Since) &&
 				x.Alerted == y.Alerted && x.Observed == y.Observed &&
-				x.ObservedSince.Equal(y.ObservedSince) && x.Streak == y.Streak
+				x.ObservedSince.Equal(y.ObservedSince) && x.Streak == y.Streak && x.Notified.Equal(y.Notified)
 		}) &&
+		a.Release == b.Release && a.ReleaseTold == b.ReleaseTold &&
+		slices.Equal(a.Extensions, b.Extensions) && slices.Equal(a.ExtensionsTold, b.ExtensionsTold) &&
 		slices.EqualFunc(a.Outbox, b.Outbox, func(x, y Alert) bool { return x.ID == y.ID }) &&
 		a.OutboxLease.Equal(b.OutboxLease)
 }

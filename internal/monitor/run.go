@@ -121,8 +121,12 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 		log.Error("cannot read targets: nothing was checked", "error", err)
 		return done(err)
 	}
-	sum.InvalidTargets = len(invalid)
 	for _, iv := range invalid {
+		if iv.Checked {
+			log.Warn("invalid optional setting", "instance", iv.Name, "parameter", iv.Parameter, "reason", iv.Reason)
+			continue
+		}
+		sum.InvalidTargets++
 		log.Warn("instance skipped: invalid configuration", "instance", iv.Name, "parameter", iv.Parameter, "reason", iv.Reason)
 	}
 	if len(targets) == 0 {

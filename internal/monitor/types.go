@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/proget-monitor/proget-monitor/internal/maintenance"
 )
 
 // Status is the state of one component of a ProGet instance.
@@ -94,16 +96,21 @@ type Target struct {
 	// CABundle is PEM certificates to trust, besides the system's, for an
 	// instance behind an internal CA. Optional.
 	CABundle string
+	// Maintenance is when the instance is checked but nobody is alerted.
+	Maintenance maintenance.Schedule
 }
 
 // APIKeyParameter is the SSM parameter that holds the target's API key.
 func (t Target) APIKeyParameter() string { return t.Key + "/api-key" }
 
-// InvalidTarget is an instance folder in SSM that cannot be checked.
+// InvalidTarget is a parameter of an instance folder in SSM that is wrong.
 type InvalidTarget struct {
 	Name      string
 	Parameter string
 	Reason    string
+	// Checked is true when the instance is checked all the same, without the
+	// wrong optional setting; otherwise it is skipped.
+	Checked bool
 }
 
 // Reading is one component as seen by one check.
@@ -132,6 +139,7 @@ type Observation struct {
 	HealthRead bool
 	Health     []Reading // database, license, service, replication-*
 	Release    string    // releaseNumber or versionNumber, free text
+	Extensions []string  // "name version", sorted; nil when not reported
 
 	// Connectors is the connector-health endpoint's own state.
 	Connectors Reading
@@ -180,6 +188,8 @@ type ComponentState struct {
 	Observed      Status    `json:"observed"`
 	ObservedSince time.Time `json:"observedSince"`
 	Streak        int       `json:"streak"`
+	// Notified is when people were last told about this status (alert or reminder).
+	Notified time.Time `json:"notified"`
 }
 
 // State is what is remembered of one instance between runs.
@@ -188,6 +198,12 @@ type State struct {
 	Instance   string
 	Version    int64 // optimistic lock: each write expects the version it read
 	Components map[string]ComponentState
+	// Release and Extensions are what the instance last reported; the Told
+	// variants what people were last told, for version notices.
+	Release         string
+	ReleaseTold     string
+	Extensions      []string
+	ExtensionsTold  []string
 	// Outbox holds alerts claimed by a run but not yet known to be delivered.
 	Outbox []Alert
 	// OutboxLease is when the run that last claimed the outbox gives up on it;
@@ -204,6 +220,17 @@ type Change struct {
 	To        Status    `json:"to"`
 	Detail    string    `json:"detail,omitempty"`
 	Since     time.Time `json:"since"`
+	// Reminder marks a status that has not changed but is still bad.
+	Reminder bool `json:"reminder,omitempty"`
+}
+
+// Notice is information that is not an incident: a new ProGet version, or
+// extensions installed, removed or upgraded.
+type Notice struct {
+	Kind   string `json:"kind"` // "version" or "extensions"
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Severity tells subscribers how to treat an alert.
@@ -213,6 +240,7 @@ const (
 	SeverityCritical Severity = "critical"
 	SeverityWarning  Severity = "warning"
 	SeverityResolved Severity = "resolved"
+	SeverityInfo     Severity = "info"
 )
 
 // Problem is a component that is still bad when an alert is sent.
@@ -230,6 +258,7 @@ type Alert struct {
 	Severity Severity  `json:"severity"`
 	Time     time.Time `json:"time"`
 	Changes  []Change  `json:"changes"`
+	Notices  []Notice  `json:"notices,omitempty"`
 	// Problems lists what is bad after the changes, so a reader sees the whole picture.
 	Problems []Problem `json:"problems,omitempty"`
 }

@@ -137,6 +137,9 @@ func redact(o *monitor.Observation, key monitor.Secret) {
 	r := strings.NewReplacer(key.Reveal(), "[redacted]")
 	o.Reason = r.Replace(o.Reason)
 	o.Release = r.Replace(o.Release)
+	for i := range o.Extensions {
+		o.Extensions[i] = r.Replace(o.Extensions[i])
+	}
 	o.Connectors.Detail = r.Replace(o.Connectors.Detail)
 	for _, list := range [][]monitor.Reading{o.Health, o.ConnectorList} {
 		for i := range list {
@@ -240,7 +243,7 @@ func (c *Client) health(ctx context.Context, t monitor.Target, obs *monitor.Obse
 		}
 		return
 	}
-	obs.Up, obs.HealthRead, obs.Health, obs.Release = true, true, info.Readings, info.Release
+	obs.Up, obs.HealthRead, obs.Health, obs.Release, obs.Extensions = true, true, info.Readings, info.Release, info.Extensions
 }
 
 type connectorsResult struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -63,8 +64,9 @@ func (o object) str(names ...string) (string, bool) {
 
 // healthInfo is what /health says, once parsed.
 type healthInfo struct {
-	Readings []monitor.Reading
-	Release  string
+	Readings   []monitor.Reading
+	Release    string
+	Extensions []string
 }
 
 // healthComponents maps ProGetHealthInfo fields to components. Detail fields are
@@ -112,12 +114,44 @@ func parseHealth(body []byte) (healthInfo, error) {
 	if len(info.Readings) == 0 {
 		return healthInfo{}, fmt.Errorf("the JSON object has none of databaseStatus, licenseStatus, serviceStatus")
 	}
+	info.Extensions = extensions(o["extensionsinstalled"])
 	if v, ok := o.str("releasenumber"); ok && v != "" {
 		info.Release = clean(v, 60)
 	} else if v, ok := o.str("versionnumber"); ok {
 		info.Release = clean(v, 60)
 	}
 	return info, nil
+}
+
+const maxExtensions = 200
+
+// extensions reads extensionsInstalled as sorted "name version" entries: an
+// object of name to version since ProGet 2023, a list of strings in 5.x.
+func extensions(raw json.RawMessage) []string {
+	var out []string
+	var asMap map[string]any
+	var asList []any
+	switch {
+	case json.Unmarshal(raw, &asMap) == nil && asMap != nil:
+		for name, v := range asMap {
+			entry := clean(name, 100)
+			if s, ok := v.(string); ok && s != "" {
+				entry += " " + clean(s, 40)
+			}
+			out = append(out, entry)
+		}
+	case json.Unmarshal(raw, &asList) == nil && asList != nil:
+		for _, v := range asList {
+			if s, ok := v.(string); ok && s != "" {
+				out = append(out, clean(s, 140))
+			}
+		}
+	default:
+		return nil
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return out[:min(len(out), maxExtensions)]
 }
 
 func reading(component string, o object, statusField string, detailFields ...string) monitor.Reading {

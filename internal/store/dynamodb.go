@@ -40,14 +40,18 @@ func NewDynamoDB(client api, table string) *DynamoDB { return &DynamoDB{client: 
 
 // item is the stored form of a state. Field names are the attribute names.
 type item struct {
-	Target      string                            `json:"target"`
-	Instance    string                            `json:"instance"`
-	Version     int64                             `json:"version"`
-	Components  map[string]monitor.ComponentState `json:"components"`
-	Outbox      []monitor.Alert                   `json:"outbox,omitempty"`
-	OutboxLease int64                             `json:"outbox_lease_until,omitempty"` // epoch ms
-	UpdatedAt   time.Time                         `json:"updated_at"`
-	ExpiresAt   int64                             `json:"expires_at"`
+	Target         string                            `json:"target"`
+	Instance       string                            `json:"instance"`
+	Version        int64                             `json:"version"`
+	Components     map[string]monitor.ComponentState `json:"components"`
+	Release        string                            `json:"release,omitempty"`
+	ReleaseTold    string                            `json:"release_told,omitempty"`
+	Extensions     []string                          `json:"extensions,omitempty"`
+	ExtensionsTold []string                          `json:"extensions_told,omitempty"`
+	Outbox         []monitor.Alert                   `json:"outbox,omitempty"`
+	OutboxLease    int64                             `json:"outbox_lease_until,omitempty"` // epoch ms
+	UpdatedAt      time.Time                         `json:"updated_at"`
+	ExpiresAt      int64                             `json:"expires_at"`
 }
 
 func useJSONNames(o *attributevalue.EncoderOptions)       { o.TagKey = "json" }
@@ -149,6 +153,7 @@ func (d *DynamoDB) Save(ctx context.Context, s monitor.State) (int64, error) {
 
 func fromState(s monitor.State) item {
 	it := item{Target: s.Key, Instance: s.Instance, Version: s.Version, Components: s.Components,
+		Release: s.Release, ReleaseTold: s.ReleaseTold, Extensions: s.Extensions, ExtensionsTold: s.ExtensionsTold,
 		Outbox: s.Outbox, UpdatedAt: s.UpdatedAt.UTC(), ExpiresAt: s.ExpiresAt.Unix()}
 	if !s.OutboxLease.IsZero() {
 		it.OutboxLease = s.OutboxLease.UnixMilli()
@@ -158,6 +163,7 @@ func fromState(s monitor.State) item {
 
 func (it item) state() monitor.State {
 	s := monitor.State{Key: it.Target, Instance: it.Instance, Version: it.Version, Components: it.Components,
+		Release: it.Release, ReleaseTold: it.ReleaseTold, Extensions: it.Extensions, ExtensionsTold: it.ExtensionsTold,
 		Outbox: it.Outbox, UpdatedAt: it.UpdatedAt, ExpiresAt: time.Unix(it.ExpiresAt, 0)}
 	if it.OutboxLease != 0 {
 		s.OutboxLease = time.UnixMilli(it.OutboxLease)

@@ -11,14 +11,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/proget-monitor/proget-monitor/internal/maintenance"
 	"github.com/proget-monitor/proget-monitor/internal/monitor"
 )
 
 // Parameter names inside an instance's folder.
 const (
-	ParamURL      = "url"
-	ParamAPIKey   = "api-key"
-	ParamCABundle = "ca-bundle"
+	ParamURL         = "url"
+	ParamAPIKey      = "api-key"
+	ParamCABundle    = "ca-bundle"
+	ParamMaintenance = "maintenance"
 )
 
 // getParametersByPathAPI is the part of the SSM API this adapter uses.
@@ -53,7 +55,7 @@ func NormalizePath(p string) (string, error) {
 // come back as invalid, with the parameter to fix; an error means the path itself
 // could not be read, and then nothing should be concluded about any instance.
 func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monitor.InvalidTarget, error) {
-	type folder struct{ url, key, ca *string }
+	type folder struct{ url, key, ca, maintenance *string }
 	folders := map[string]*folder{}
 	pages := ssm.NewGetParametersByPathPaginator(s.client, &ssm.GetParametersByPathInput{
 		Path:           aws.String(path),
@@ -84,6 +86,8 @@ func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monito
 				f.key = p.Value
 			case ParamCABundle:
 				f.ca = p.Value
+			case ParamMaintenance:
+				f.maintenance = p.Value
 			}
 		}
 	}
@@ -111,6 +115,15 @@ func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monito
 				continue
 			}
 			t.CABundle = *f.ca
+		}
+		if f.maintenance != nil {
+			// A wrong maintenance setting must not stop the checks: it is reported and ignored.
+			if sch, err := maintenance.Parse(*f.maintenance); err != nil {
+				invalid = append(invalid, monitor.InvalidTarget{Name: name, Parameter: key + "/" + ParamMaintenance,
+					Reason: err.Error() + " (ignored: the instance is checked and alerted as usual)", Checked: true})
+			} else {
+				t.Maintenance = sch
+			}
 		}
 		valid = append(valid, t)
 	}
