@@ -25,6 +25,10 @@ type config struct {
 	StateTTL          time.Duration
 	ConnectorMetrics  bool
 	LogLevel          slog.Level
+	ReminderInterval  time.Duration
+	VersionNotices    bool
+	StormPercent      int
+	StormMinInstances int
 }
 
 // setting is one environment variable; the README and template.yaml list the same.
@@ -55,19 +59,33 @@ var settings = []setting{
 	{"CHECK_TIMEOUT", "10s", false, durationIn(100*time.Millisecond, 5*time.Minute, func(c *config, d time.Duration) { c.CheckTimeout = d })},
 	{"MAX_CONCURRENCY", strconv.Itoa(monitor.DefaultMaxConcurrency), false, intIn(1, 1000, func(c *config, n int) { c.MaxConcurrency = n })},
 	{"STATE_TTL", "720h", false, durationIn(time.Hour, 365*24*time.Hour, func(c *config, d time.Duration) { c.StateTTL = d })},
-	{"CONNECTOR_METRICS", "true", false, func(c *config, v string) (err error) {
-		c.ConnectorMetrics, err = strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
+	{"CONNECTOR_METRICS", "true", false, boolean(func(c *config, b bool) { c.ConnectorMetrics = b })},
+	{"REMINDER_INTERVAL", "off", false, func(c *config, v string) error {
+		if v == "off" || v == "0" {
+			return nil
 		}
-		return nil
+		return durationIn(5*time.Minute, 30*24*time.Hour, func(c *config, d time.Duration) { c.ReminderInterval = d })(c, v)
 	}},
+	{"VERSION_NOTICES", "true", false, boolean(func(c *config, b bool) { c.VersionNotices = b })},
+	{"STORM_PERCENT", "50", false, intIn(0, 100, func(c *config, n int) { c.StormPercent = n })},
+	{"STORM_MIN_INSTANCES", "3", false, intIn(1, 100000, func(c *config, n int) { c.StormMinInstances = n })},
 	{"LOG_LEVEL", "info", false, func(c *config, v string) error {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return fmt.Errorf("%q is not one of debug, info, warn, error", v)
 		}
 		return nil
 	}},
+}
+
+func boolean(set func(*config, bool)) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		set(c, b)
+		return nil
+	}
 }
 
 func intIn(lo, hi int, set func(*config, int)) func(*config, string) error {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"time"
+	_ "time/tzdata" // maintenance windows name IANA zones; the runtime image may have none
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -72,12 +73,14 @@ func newApp(cfg config, awsCfg aws.Config, log *slog.Logger) *app {
 	}
 	return &app{
 		runner: &monitor.Runner{
-			Targets:        targets.NewSSM(ssm.NewFromConfig(awsCfg)),
-			Checker:        proget.New(cfg.CheckTimeout, proget.WithMaxConnsPerHost(2)),
-			Store:          store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.StateTable),
-			Publisher:      alert.NewSNS(sns.NewFromConfig(awsCfg), cfg.AlertTopicARN),
-			Metrics:        metrics.NewCloudWatch(cloudwatch.NewFromConfig(awsCfg), cfg.MetricsNamespace, cfg.ConnectorMetrics),
-			Policy:         monitor.Policy{FailureThreshold: cfg.FailureThreshold, RecoveryThreshold: cfg.RecoveryThreshold},
+			Targets:   targets.NewSSM(ssm.NewFromConfig(awsCfg)),
+			Checker:   proget.New(cfg.CheckTimeout, proget.WithMaxConnsPerHost(2)),
+			Store:     store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.StateTable),
+			Publisher: alert.NewSNS(sns.NewFromConfig(awsCfg), cfg.AlertTopicARN),
+			Metrics:   metrics.NewCloudWatch(cloudwatch.NewFromConfig(awsCfg), cfg.MetricsNamespace, cfg.ConnectorMetrics),
+			Policy: monitor.Policy{FailureThreshold: cfg.FailureThreshold, RecoveryThreshold: cfg.RecoveryThreshold,
+				ReminderInterval: cfg.ReminderInterval, VersionNotices: cfg.VersionNotices},
+			Storm:          monitor.StormPolicy{Percent: cfg.StormPercent, MinInstances: cfg.StormMinInstances},
 			StateTTL:       cfg.StateTTL,
 			MaxConcurrency: cfg.MaxConcurrency,
 		},

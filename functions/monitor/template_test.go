@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"gopkg.in/yaml.v3"
 
+	"github.com/proget-monitor/proget-monitor/internal/metrics"
 	"github.com/proget-monitor/proget-monitor/internal/store"
 )
 
@@ -213,6 +215,38 @@ func TestTemplateAllowsEveryCallTheCodeMakes(t *testing.T) {
 	for _, want := range []string{"ssm:GetParametersByPath", "dynamodb:BatchGetItem", "dynamodb:PutItem", "sns:Publish", "cloudwatch:PutMetricData"} {
 		if !used[want] {
 			t.Errorf("the run never called %s: the recording misses calls", want)
+		}
+	}
+}
+
+// TestTemplateAlarms: the pager path watches metrics the code really publishes,
+// and a dead monitor is noticed.
+func TestTemplateAlarms(t *testing.T) {
+	tpl := loadTemplate(t)
+	published := map[string]bool{}
+	for _, d := range metrics.Datums(nil, true) {
+		published[aws.ToString(d.MetricName)] = true
+	}
+	for name, want := range map[string]struct{ metric, missing string }{
+		"UnhealthyInstancesAlarm": {"InstancesUnhealthy", "notBreaching"},
+		"MonitorHeartbeatAlarm":   {"InstancesChecked", "breaching"},
+		"MonitorErrorsAlarm":      {"Errors", "notBreaching"},
+	} {
+		alarm := dig(tpl, "Resources", name, "Properties")
+		if alarm == nil {
+			t.Errorf("no %s", name)
+			continue
+		}
+		if dig(alarm, "MetricName") != want.metric || dig(alarm, "TreatMissingData") != want.missing {
+			t.Errorf("%s watches %v with missing data %v, want %s and %s", name, dig(alarm, "MetricName"), dig(alarm, "TreatMissingData"), want.metric, want.missing)
+		}
+		if want.metric != "Errors" && (!published[want.metric] || dig(alarm, "Namespace", "Ref") != "MetricsNamespace") {
+			t.Errorf("%s watches a metric the code does not publish in its namespace", name)
+		}
+		for _, actions := range []string{"AlarmActions", "OKActions"} {
+			if a, _ := dig(alarm, actions).([]any); len(a) != 1 {
+				t.Errorf("%s has no %s", name, actions)
+			}
 		}
 	}
 }

@@ -247,17 +247,20 @@ func snsMessage(a monitor.Alert) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	text := Text(a)
-	m := map[string]string{
+	return protocolMessage(Text(a), Subject(a), string(doc))
+}
+
+// protocolMessage gives people the text and machines the document.
+func protocolMessage(text, subject, doc string) (string, error) {
+	b, err := json.Marshal(map[string]string{
 		"default":    text,
 		"email":      text,
-		"email-json": string(doc),
-		"sqs":        string(doc),
-		"lambda":     string(doc),
-		"http":       string(doc),
-		"https":      string(doc),
-		"sms":        Subject(a),
-	}
-	b, err := json.Marshal(m)
+		"email-json": doc,
+		"sqs":        doc,
+		"lambda":     doc,
+		"http":       doc,
+		"https":      doc,
+		"sms":        subject,
+	})
 	return string(b), err
 }

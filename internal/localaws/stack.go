@@ -81,10 +81,12 @@ func Start() *Stack {
 				}
 			}
 			if inj.Status != 0 {
+				body := fmt.Sprintf(`{"__type":%q,"message":"injected by the test stack"}`, inj.Code)
 				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 				w.Header().Set("X-Amzn-Errortype", inj.Code)
+				w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
 				w.WriteHeader(inj.Status)
-				fmt.Fprintf(w, `{"__type":%q,"message":"injected by the test stack"}`, inj.Code)
+				io.WriteString(w, body)
 				return
 			}
 		}

@@ -29,6 +29,7 @@ type (
 	// Publisher delivers one alert.
 	Publisher interface {
 		Publish(ctx context.Context, a Alert) error
+		PublishFleet(ctx context.Context, fa FleetAlert) error
 	}
 	// MetricsSink publishes a run's observations as metrics and says how many datums it sent.
 	MetricsSink interface {
@@ -45,6 +46,7 @@ type Runner struct {
 	Publisher Publisher
 	Metrics   MetricsSink
 	Policy    Policy
+	Storm     StormPolicy
 
 	// StateTTL is how long an instance's state outlives its last write; it is
 	// refreshed once less than half of it is left.
@@ -154,26 +156,27 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 	defer cancelChecks()
 	lease := r.leaseUntil(ctx, start)
 
+	// Phase 1: check and decide every instance, concurrently.
 	results := make([]result, len(targets))
-	concurrency := r.MaxConcurrency
-	if concurrency <= 0 {
-		concurrency = DefaultMaxConcurrency
+	r.each(checkCtx, targets, func(i int, t Target) {
+		results[i] = r.observe(checkCtx, t, states[t.Key], start)
+	})
+	// Phase 2: a fleet-wide outage is one message, not one per instance.
+	if storm := r.Storm.affected(results); storm != nil {
+		for _, i := range storm {
+			results[i].alert.Fleet = true
+		}
+		log.Warn("many instances changed state at once for network reasons: one fleet alert instead of one each",
+			"instances", len(storm), "checked", countChecked(results))
 	}
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-checkCtx.Done():
-				results[i] = result{skipped: true}
-				return
-			}
-			defer func() { <-sem }()
-			results[i] = r.instance(ctx, checkCtx, log, t, states[t.Key], start, lease)
-		})
-	}
-	wg.Wait()
+	// Phase 3: claim and deliver, concurrently.
+	r.each(ctx, targets, func(i int, t Target) {
+		if !results[i].skipped {
+			r.settle(ctx, log, t, &results[i], lease)
+		}
+	})
+	// Phase 4: the fleet alerts this run claimed, in one message.
+	r.deliverFleet(ctx, log, targets, results, countChecked(results), start)
 
 	var observed []Observation
 	var errs []error
@@ -193,7 +196,7 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 		default:
 			sum.Unhealthy++
 		}
-		if res.alerted {
+		if res.claimed {
 			sum.Changed++
 		}
 		if res.conflict {
@@ -204,6 +207,12 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 		if res.err != nil {
 			errs = append(errs, res.err)
 			sum.addError(fmt.Sprintf("%s: %v", targets[i].Name, res.err))
+		}
+	}
+	for _, res := range results {
+		if res.fleetPublished {
+			sum.AlertsPublished++ // one message for all
+			break
 		}
 	}
 	if sum.Skipped > 0 {
@@ -245,28 +254,68 @@ func (r *Runner) leaseUntil(ctx context.Context, now time.Time) time.Time {
 	return now.Add(defaultLease)
 }
 
-type result struct {
-	obs       Observation
-	skipped   bool
-	alerted   bool
-	conflict  bool
-	published int
-	pending   int
-	err       error
+// each runs f for every target, at most MaxConcurrency at a time; targets not
+// started before ctx ends are left alone.
+func (r *Runner) each(ctx context.Context, targets []Target, f func(i int, t Target)) {
+	n := r.MaxConcurrency
+	if n <= 0 {
+		n = DefaultMaxConcurrency
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i, t)
+		})
+	}
+	wg.Wait()
 }
 
-// instance checks one instance and settles its state and alerts.
-func (r *Runner) instance(ctx, checkCtx context.Context, log *slog.Logger, t Target, prev State, now, lease time.Time) result {
+type result struct {
+	obs     Observation
+	prev    State
+	next    State
+	alert   *Alert
+	skipped bool
+
+	claimed        bool // this run stored a new alert for the instance
+	conflict       bool
+	published      int
+	pending        int
+	fleet          []Alert // claimed fleet alerts, delivered in phase 4
+	fleetPublished bool
+	err            error
+}
+
+// observe checks one instance and decides. A check cut short by the run's
+// deadline is not evidence of anything: the instance is skipped.
+func (r *Runner) observe(checkCtx context.Context, t Target, prev State, now time.Time) result {
+	if checkCtx.Err() != nil {
+		return result{skipped: true}
+	}
 	obs := r.Checker.Check(checkCtx, t)
 	if checkCtx.Err() != nil {
-		// Cut short by the run's deadline, not by the instance: not evidence of anything.
 		return result{skipped: true}
 	}
 	obs.Time = now
 	next, alert := Decide(prev, obs, r.Policy)
-	res := result{obs: obs, alerted: alert != nil}
-	if alert != nil {
-		next.Outbox = append(next.Outbox, *alert)
+	return result{obs: obs, prev: prev, next: next, alert: alert}
+}
+
+// settle claims the instance's new state (and alert) with a conditional write,
+// then delivers its outbox if this run holds the outbox lease.
+func (r *Runner) settle(ctx context.Context, log *slog.Logger, t Target, res *result, lease time.Time) {
+	defer r.logInstance(log, res)
+	now := res.obs.Time
+	prev, next := res.prev, res.next
+	if res.alert != nil {
+		next.Outbox = append(next.Outbox, *res.alert)
 	}
 	// Only the run holding the outbox lease delivers it, so two overlapping runs
 	// never both publish; a lease left by a run that died expires with it.
@@ -286,32 +335,26 @@ func (r *Runner) instance(ctx, checkCtx context.Context, log *slog.Logger, t Tar
 			// Another run wrote this instance first; what it decided stands.
 			log.Info("instance settled by another run", "instance", t.Name)
 			res.conflict = true
-			res.alerted = false
-			return res
+			return
 		case err != nil:
 			// Nothing was claimed: the change is decided again, and alerted, next run.
 			res.err = fmt.Errorf("%w; the change will be retried on the next run", err)
-			res.alerted = false
-			r.logInstance(log, obs, res)
-			return res
+			return
 		}
 		next.Version = v
+		res.claimed = res.alert != nil
 	}
-	if deliver {
-		r.deliver(ctx, log, t, next, &res)
-	} else {
+	if !deliver {
 		res.pending = len(next.Outbox)
+		return
 	}
-	r.logInstance(log, obs, res)
-	return res
-}
-
-// deliver publishes the outbox in order and records what was delivered. A
-// failed publish leaves the rest pending, with the lease released, for the next run.
-func (r *Runner) deliver(ctx context.Context, log *slog.Logger, t Target, s State, res *result) {
 	var delivered []string
 	var pubErr error
-	for _, a := range s.Outbox {
+	for _, a := range next.Outbox {
+		if a.Fleet {
+			res.fleet = append(res.fleet, a)
+			continue
+		}
 		if pubErr = r.Publisher.Publish(ctx, a); pubErr != nil {
 			break
 		}
@@ -319,31 +362,90 @@ func (r *Runner) deliver(ctx context.Context, log *slog.Logger, t Target, s Stat
 		log.Info("alert published", "instance", a.Instance, "alertId", a.ID, "severity", a.Severity, "changes", len(a.Changes))
 	}
 	res.published = len(delivered)
-	res.pending = len(s.Outbox) - len(delivered)
+	res.pending = len(next.Outbox) - len(delivered) - len(res.fleet)
 	if pubErr != nil {
 		res.err = fmt.Errorf("%w; the alert stays pending and is sent on the next run", pubErr)
 	}
-	// Record the delivery. Another run may have written meanwhile (it appended
-	// its own alert): re-read and retry, removing only what this run delivered.
-	for attempt := 0; attempt < 3; attempt++ {
+	if len(delivered) > 0 || pubErr != nil {
+		res.err = errors.Join(res.err, r.recordDelivered(ctx, t, next, delivered, len(res.fleet) == 0))
+	}
+	res.next = next
+}
+
+// recordDelivered removes delivered alerts from the stored outbox. Another run
+// may have written meanwhile (appending its own alert): on a conflict it re-reads
+// and retries, removing only what this run delivered. release gives up the lease.
+func (r *Runner) recordDelivered(ctx context.Context, t Target, s State, delivered []string, release bool) error {
+	for range 3 {
 		s.Outbox = without(s.Outbox, delivered)
-		s.OutboxLease = time.Time{}
+		if release || len(s.Outbox) == 0 {
+			s.OutboxLease = time.Time{}
+		}
 		_, err := r.Store.Save(ctx, s)
 		if err == nil {
-			return
+			return nil
 		}
 		if !errors.Is(err, ErrConflict) {
-			res.err = errors.Join(res.err, fmt.Errorf("%w; delivered alerts may be sent once more (same alert-id)", err))
-			return
+			return fmt.Errorf("%w; delivered alerts may be sent once more (same alert-id)", err)
 		}
 		fresh, err := r.Store.Load(ctx, []string{t.Key})
 		if err != nil {
-			res.err = errors.Join(res.err, err)
-			return
+			return err
 		}
 		s = fresh[t.Key]
 	}
-	res.err = errors.Join(res.err, fmt.Errorf("could not record delivered alerts for %s after 3 attempts", t.Name))
+	return fmt.Errorf("could not record delivered alerts for %s after 3 attempts", t.Name)
+}
+
+// deliverFleet publishes, as one message, every fleet alert this run claimed,
+// then records their delivery in each instance's outbox.
+func (r *Runner) deliverFleet(ctx context.Context, log *slog.Logger, targets []Target, results []result, checked int, now time.Time) {
+	var alerts []Alert
+	for _, res := range results {
+		alerts = append(alerts, res.fleet...)
+	}
+	if len(alerts) == 0 {
+		return
+	}
+	fa := NewFleetAlert(alerts, checked, now)
+	if err := r.Publisher.PublishFleet(ctx, fa); err != nil {
+		err = fmt.Errorf("%w; the fleet alert stays pending and is sent on the next run", err)
+		for i := range results {
+			if len(results[i].fleet) > 0 {
+				results[i].err = errors.Join(results[i].err, err)
+				results[i].pending += len(results[i].fleet)
+			}
+		}
+		return
+	}
+	log.Info("fleet alert published", "alertId", fa.ID, "instances", len(alerts))
+	var wg sync.WaitGroup
+	for i := range results {
+		if len(results[i].fleet) == 0 {
+			continue
+		}
+		results[i].fleetPublished = true
+		wg.Go(func() {
+			var ids []string
+			for _, a := range results[i].fleet {
+				ids = append(ids, a.ID)
+			}
+			if err := r.recordDelivered(ctx, targets[i], results[i].next, ids, true); err != nil {
+				results[i].err = errors.Join(results[i].err, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func countChecked(results []result) int {
+	n := 0
+	for _, r := range results {
+		if !r.skipped {
+			n++
+		}
+	}
+	return n
 }
 
 func without(outbox []Alert, ids []string) []Alert {
@@ -361,7 +463,8 @@ func without(outbox []Alert, ids []string) []Alert {
 }
 
 // logInstance writes the one line per instance per run.
-func (r *Runner) logInstance(log *slog.Logger, o Observation, res result) {
+func (r *Runner) logInstance(log *slog.Logger, res *result) {
+	o := res.obs
 	var bad []string
 	for _, rd := range o.Readings() {
 		if !rd.Status.Healthy() {
@@ -380,7 +483,7 @@ func (r *Runner) logInstance(log *slog.Logger, o Observation, res result) {
 	if o.Connectors.Status == StatusRejected {
 		attrs = append(attrs, "connectorsDetail", o.Connectors.Detail)
 	}
-	if res.alerted {
+	if res.claimed {
 		attrs = append(attrs, "alerted", true)
 	}
 	if res.err != nil {

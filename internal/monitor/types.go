@@ -200,10 +200,10 @@ type State struct {
 	Components map[string]ComponentState
 	// Release and Extensions are what the instance last reported; the Told
 	// variants what people were last told, for version notices.
-	Release         string
-	ReleaseTold     string
-	Extensions      []string
-	ExtensionsTold  []string
+	Release        string
+	ReleaseTold    string
+	Extensions     []string
+	ExtensionsTold []string
 	// Outbox holds alerts claimed by a run but not yet known to be delivered.
 	Outbox []Alert
 	// OutboxLease is when the run that last claimed the outbox gives up on it;
@@ -261,6 +261,8 @@ type Alert struct {
 	Notices  []Notice  `json:"notices,omitempty"`
 	// Problems lists what is bad after the changes, so a reader sees the whole picture.
 	Problems []Problem `json:"problems,omitempty"`
+	// Fleet marks an alert to be delivered in a fleet alert with others.
+	Fleet bool `json:"fleet,omitempty"`
 }
 
 // ErrConflict is returned by a store when another run wrote the same instance first.

@@ -55,6 +55,8 @@ type Instance struct {
 	crash             string // an unexpected error: 500 with a message and stack trace
 	latency           time.Duration
 	pascal            bool
+	release           string   // overrides the generation's releaseNumber when set
+	extensions        []string // added to the generation's extensions
 	requests          []Request
 	addr              string
 	srv               *http.Server
@@ -157,6 +159,14 @@ func (in *Instance) SetLatency(d time.Duration) { in.update(func() { in.latency 
 
 // SetPascalCase spells field names as older documentation does (DatabaseStatus).
 func (in *Instance) SetPascalCase(on bool) { in.update(func() { in.pascal = on }) }
+
+// SetRelease makes the instance report another release, as after an upgrade.
+func (in *Instance) SetRelease(r string) { in.update(func() { in.release = r }) }
+
+// AddExtension installs an extension (name and version).
+func (in *Instance) AddExtension(name, version string) {
+	in.update(func() { in.extensions = append(in.extensions, name+"\x00"+version) })
+}
 
 // Requests returns what the instance received so far.
 func (in *Instance) Requests() []Request {
@@ -267,9 +277,19 @@ func (in *Instance) healthDoc() map[string]any {
 	srv, srvErr := repl(in.replServer)
 	cli, cliErr := repl(in.replClient)
 	version, release := versions[in.gen][0], versions[in.gen][1]
-	var extensions any = map[string]string{"ProGetCoreEx": release, "Inedo.SDK": "2.3.0", "InedoCore": "2.3.2"}
+	if in.release != "" {
+		version, release = in.release, in.release
+	}
+	extMap := map[string]string{"ProGetCoreEx": release, "Inedo.SDK": "2.3.0", "InedoCore": "2.3.2"}
+	extList := []string{"Inedo SDK 1.3.1", "InedoCore 1.0.6"}
+	for _, e := range in.extensions {
+		name, v, _ := strings.Cut(e, "\x00")
+		extMap[name] = v
+		extList = append(extList, name+" "+v)
+	}
+	var extensions any = extMap
 	if in.gen == V5 {
-		extensions = []string{"Inedo SDK 1.3.1", "InedoCore 1.0.6"}
+		extensions = extList
 	}
 	return map[string]any{
 		"applicationName":       "ProGet",
