@@ -64,7 +64,7 @@ var settings = []setting{
 		if v == "off" || v == "0" {
 			return nil
 		}
-		return durationIn(5*time.Minute, 30*24*time.Hour, func(c *config, d time.Duration) { c.ReminderInterval = d })(c, v)
+		return durationIn(time.Second, 30*24*time.Hour, func(c *config, d time.Duration) { c.ReminderInterval = d })(c, v)
 	}},
 	{"VERSION_NOTICES", "true", false, boolean(func(c *config, b bool) { c.VersionNotices = b })},
 	{"STORM_PERCENT", "50", false, intIn(0, 100, func(c *config, n int) { c.StormPercent = n })},

@@ -88,6 +88,9 @@ func noticeGist(ns []monitor.Notice) string {
 
 // duration is how long, as people say it: "45m", "2h 5m", "3d 4h".
 func duration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int(d.Round(time.Second).Seconds()))
+	}
 	m := int(d.Round(time.Minute).Minutes())
 	switch {
 	case m < 60:
@@ -166,7 +169,10 @@ func Text(a monitor.Alert) string {
 		fmt.Fprintf(&b, "ProGet instance %s recovered.\n", a.Instance)
 	}
 	fmt.Fprintf(&b, "\nURL:  %s\nTime: %s\n", a.URL, when(a.Time))
-	if len(a.Changes) > 0 {
+	switch {
+	case reminders > 0 && reminders == len(a.Changes):
+		b.WriteString("\nStill the case:\n")
+	case len(a.Changes) > 0:
 		b.WriteString("\nWhat changed:\n")
 	}
 	for _, c := range a.Changes {
