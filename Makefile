@@ -26,6 +26,10 @@ fuzz:
 	$(GO) test ./internal/proget -run '^$$' -fuzz '^FuzzParseHealth$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/proget -run '^$$' -fuzz '^FuzzParseConnectors$$' -fuzztime $(FUZZTIME)
 
+## bench: whole runs of the real bootstrap for fleets of 10, 100 and 1000 instances
+bench: build-local
+	$(GO) run ./cmd/bench -bootstrap $(LOCAL_BOOTSTRAP)
+
 ## build-local: the bootstrap binary for this machine, as make run uses it
 build-local:
 	$(GO_BUILD) -o $(LOCAL_BOOTSTRAP) ./functions/monitor

@@ -29,6 +29,7 @@ type config struct {
 	VersionNotices    bool
 	StormPercent      int
 	StormMinInstances int
+	TargetsCacheTTL   time.Duration
 }
 
 // setting is one environment variable; the README and template.yaml list the same.
@@ -67,6 +68,7 @@ var settings = []setting{
 		return durationIn(time.Second, 30*24*time.Hour, func(c *config, d time.Duration) { c.ReminderInterval = d })(c, v)
 	}},
 	{"VERSION_NOTICES", "true", false, boolean(func(c *config, b bool) { c.VersionNotices = b })},
+	{"TARGETS_CACHE_TTL", "0s", false, durationIn(0, 24*time.Hour, func(c *config, d time.Duration) { c.TargetsCacheTTL = d })},
 	{"STORM_PERCENT", "50", false, intIn(0, 100, func(c *config, n int) { c.StormPercent = n })},
 	{"STORM_MIN_INSTANCES", "3", false, intIn(1, 100000, func(c *config, n int) { c.StormMinInstances = n })},
 	{"LOG_LEVEL", "info", false, func(c *config, v string) error {

@@ -15,7 +15,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.TargetsPath != "/proget-monitor/targets/" || c.MetricsNamespace != "ProGet" || c.FailureThreshold != 1 ||
-		c.RecoveryThreshold != 1 || c.CheckTimeout != 10*time.Second || c.MaxConcurrency != 64 || !c.ConnectorMetrics {
+		c.RecoveryThreshold != 1 || c.CheckTimeout != 10*time.Second || c.MaxConcurrency != 128 || !c.ConnectorMetrics {
 		t.Errorf("defaults: %+v", c)
 	}
 }

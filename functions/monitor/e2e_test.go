@@ -457,3 +457,13 @@ func TestAPIKeyNeverLeaks(t *testing.T) {
 	}
 	_ = cwtypes.StandardUnitNone
 }
+
+func TestTargetsCacheSkipsSSMWhileFresh(t *testing.T) {
+	w := newWorld(t, map[string]string{"TARGETS_CACHE_TTL": "10m"})
+	w.mustRun()
+	w.stack.ResetCalls()
+	w.mustRun()
+	if n := w.stack.Calls()["ssm.GetParametersByPath"]; n != 0 {
+		t.Errorf("a warm run with a fresh cache read SSM %d times", n)
+	}
+}

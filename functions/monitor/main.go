@@ -71,9 +71,11 @@ func newApp(cfg config, awsCfg aws.Config, log *slog.Logger) *app {
 			o.MaxBackoff = 2 * time.Second
 		})
 	}
+	source := targets.NewSSM(ssm.NewFromConfig(awsCfg))
+	source.CacheTTL = cfg.TargetsCacheTTL
 	return &app{
 		runner: &monitor.Runner{
-			Targets:   targets.NewSSM(ssm.NewFromConfig(awsCfg)),
+			Targets:   source,
 			Checker:   proget.New(cfg.CheckTimeout, proget.WithMaxConnsPerHost(2)),
 			Store:     store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.StateTable),
 			Publisher: alert.NewSNS(sns.NewFromConfig(awsCfg), cfg.AlertTopicARN),

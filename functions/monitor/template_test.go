@@ -250,3 +250,22 @@ func TestTemplateAlarms(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateShardSchedule: a shard is a schedule whose event is the shard
+// event the function understands.
+func TestTemplateShardSchedule(t *testing.T) {
+	tpl := loadTemplate(t)
+	sched := dig(tpl, "Resources", "Shard1Schedule", "Properties", "Target")
+	if dig(sched, "Arn", "Fn::GetAtt") != "MonitorFunction.Arn" {
+		t.Errorf("the shard schedule does not invoke the function: %v", dig(sched, "Arn"))
+	}
+	input, _ := dig(sched, "Input", "Fn::Sub").(string)
+	event := strings.ReplaceAll(input, "${Shard1TargetsPath}", "/proget-monitor/shards/eu/")
+	path, err := targetsPathOf(json.RawMessage(event), "/default/")
+	if err != nil || path != "/proget-monitor/shards/eu/" {
+		t.Errorf("the shard's event %q gives path %q, %v", event, path, err)
+	}
+	if dig(tpl, "Resources", "Shard1Schedule", "Condition") != "HasShard1" {
+		t.Errorf("the shard must be optional")
+	}
+}

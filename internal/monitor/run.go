@@ -62,7 +62,7 @@ type Runner struct {
 // Defaults for settings left at zero.
 const (
 	DefaultStateTTL       = 30 * 24 * time.Hour
-	DefaultMaxConcurrency = 64
+	DefaultMaxConcurrency = 128
 	// defaultLease bounds how long a run holds an outbox when its context has no deadline.
 	defaultLease = 5 * time.Minute
 )
@@ -144,23 +144,36 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 			}
 		}
 	}
-	states, err := r.Store.Load(ctx, keys)
-	if err != nil {
-		// Without the previous state every decision would be a guess: alert nothing.
-		sum.addError(err.Error())
-		log.Error("cannot read state: no alert is sent on a guess", "error", err)
-		return done(err)
-	}
+	// The previous state is read while the instances are checked.
+	var states map[string]State
+	loaded := make(chan error, 1)
+	go func() {
+		var err error
+		states, err = r.Store.Load(ctx, keys)
+		loaded <- err
+	}()
 
 	checkCtx, cancelChecks := r.checkContext(ctx)
 	defer cancelChecks()
 	lease := r.leaseUntil(ctx, start)
 
-	// Phase 1: check and decide every instance, concurrently.
+	// Phase 1: check every instance, concurrently, then decide.
 	results := make([]result, len(targets))
 	r.each(checkCtx, targets, func(i int, t Target) {
-		results[i] = r.observe(checkCtx, t, states[t.Key], start)
+		results[i] = r.observe(checkCtx, t, start)
 	})
+	if err := <-loaded; err != nil {
+		// Without the previous state every decision would be a guess: alert nothing.
+		sum.addError(err.Error())
+		log.Error("cannot read state: no alert is sent on a guess", "error", err)
+		return done(err)
+	}
+	for i, t := range targets {
+		if res := &results[i]; !res.skipped {
+			res.prev = states[t.Key]
+			res.next, res.alert = Decide(res.prev, res.obs, r.Policy)
+		}
+	}
 	// Phase 2: a fleet-wide outage is one message, not one per instance.
 	if storm := r.Storm.affected(results); storm != nil {
 		for _, i := range storm {
@@ -293,9 +306,9 @@ type result struct {
 	err            error
 }
 
-// observe checks one instance and decides. A check cut short by the run's
-// deadline is not evidence of anything: the instance is skipped.
-func (r *Runner) observe(checkCtx context.Context, t Target, prev State, now time.Time) result {
+// observe checks one instance. A check cut short by the run's deadline is not
+// evidence of anything: the instance is skipped.
+func (r *Runner) observe(checkCtx context.Context, t Target, now time.Time) result {
 	if checkCtx.Err() != nil {
 		return result{skipped: true}
 	}
@@ -304,8 +317,7 @@ func (r *Runner) observe(checkCtx context.Context, t Target, prev State, now tim
 		return result{skipped: true}
 	}
 	obs.Time = now
-	next, alert := Decide(prev, obs, r.Policy)
-	return result{obs: obs, prev: prev, next: next, alert: alert}
+	return result{obs: obs}
 }
 
 // settle claims the instance's new state (and alert) with a conditional write,

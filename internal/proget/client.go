@@ -71,8 +71,11 @@ func WithMaxConnsPerHost(n int) Option {
 func New(timeout time.Duration, opts ...Option) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	tr.MaxIdleConns = 0 // no global cap: one idle connection pool per instance
+	// Connections are reused per instance, but a large fleet must not hold
+	// thousands of idle connections (and their buffers) in a 128 MB function.
+	tr.MaxIdleConns = 128
 	tr.MaxIdleConnsPerHost = 2
+	tr.ReadBufferSize, tr.WriteBufferSize = 8<<10, 2<<10
 	tr.ResponseHeaderTimeout = timeout
 	c := &Client{
 		http:              &http.Client{Transport: tr, CheckRedirect: checkRedirect},

@@ -90,3 +90,6 @@ func (f *Function) Kill() {
 	f.cmd.Process.Kill()
 	<-f.exited
 }
+
+// PID is the function process's id, for reading its resource use.
+func (f *Function) PID() int { return f.cmd.Process.Pid }

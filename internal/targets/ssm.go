@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -31,10 +33,31 @@ type getParametersByPathAPI interface {
 // SSM reads targets from Parameter Store.
 type SSM struct {
 	client getParametersByPathAPI
+	// CacheTTL keeps what was read for this long in the process, so that warm
+	// invocations of a large fleet skip reading SSM; zero reads every time.
+	CacheTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	at      time.Time
+	valid   []monitor.Target
+	invalid []monitor.InvalidTarget
 }
 
 // NewSSM returns a reader over the client.
 func NewSSM(client getParametersByPathAPI) *SSM { return &SSM{client: client} }
+
+func (s *SSM) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
 
 // NormalizePath checks a targets path and gives it its trailing slash.
 func NormalizePath(p string) (string, error) {
@@ -55,6 +78,28 @@ func NormalizePath(p string) (string, error) {
 // come back as invalid, with the parameter to fix; an error means the path itself
 // could not be read, and then nothing should be concluded about any instance.
 func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monitor.InvalidTarget, error) {
+	if s.CacheTTL > 0 {
+		s.mu.Lock()
+		c, ok := s.cache[path]
+		s.mu.Unlock()
+		if ok && s.now().Sub(c.at) < s.CacheTTL {
+			return c.valid, c.invalid, nil
+		}
+	}
+	at := s.now()
+	valid, invalid, err := s.read(ctx, path)
+	if err == nil && s.CacheTTL > 0 {
+		s.mu.Lock()
+		if s.cache == nil {
+			s.cache = map[string]cached{}
+		}
+		s.cache[path] = cached{at: at, valid: valid, invalid: invalid}
+		s.mu.Unlock()
+	}
+	return valid, invalid, err
+}
+
+func (s *SSM) read(ctx context.Context, path string) ([]monitor.Target, []monitor.InvalidTarget, error) {
 	type folder struct{ url, key, ca, maintenance *string }
 	folders := map[string]*folder{}
 	pages := ssm.NewGetParametersByPathPaginator(s.client, &ssm.GetParametersByPathInput{

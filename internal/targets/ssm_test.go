@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -101,5 +102,34 @@ func TestNormalizePath(t *testing.T) {
 		if got != want {
 			t.Errorf("NormalizePath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	stack, cfg := localaws.ForTest(t)
+	c := ssm.NewFromConfig(cfg)
+	root := "/" + localaws.Name(t, "cached") + "/"
+	put(t, c, root+"a/url", "https://a.example", false)
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	s := targets.NewSSM(c)
+	s.CacheTTL, s.Now = 10*time.Minute, func() time.Time { return now }
+	load := func() int {
+		t.Helper()
+		v, _, err := s.Load(context.Background(), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(v)
+	}
+	stack.ResetCalls()
+	load()
+	put(t, c, root+"b/url", "https://b.example", false)
+	now = now.Add(9 * time.Minute)
+	if n := load(); n != 1 || stack.Calls()["ssm.GetParametersByPath"] != 1 {
+		t.Errorf("a fresh cache was not used: %d targets, %v", n, stack.Calls())
+	}
+	now = now.Add(2 * time.Minute)
+	if n := load(); n != 2 {
+		t.Errorf("a stale cache was used: %d targets", n)
 	}
 }
