@@ -283,12 +283,7 @@ func TestPublishFailureIsRetriedOnce(t *testing.T) {
 	w := newWorld(t, nil)
 	w.mustRun()
 	w.proget["prod-eu"].SetLicenseError("The license has expired.")
-	w.stack.SetFault(func(op string) localaws.Injection {
-		if op == "sns.Publish" {
-			return localaws.Fail(500, "InternalError")
-		}
-		return localaws.Injection{}
-	})
+	w.stack.SetFault(localaws.FailOn("sns.Publish", 500, "InternalError"))
 	got, err := w.run(`{}`)
 	if err == nil || !strings.Contains(err.Error(), "stays pending") {
 		t.Fatalf("a run whose publish failed must fail and say the alert is pending; got %v", err)
@@ -332,12 +327,7 @@ func TestStateUnreadableAlertsNothing(t *testing.T) {
 	w := newWorld(t, nil)
 	w.mustRun()
 	w.proget["prod-eu"].SetDatabaseError("down")
-	w.stack.SetFault(func(op string) localaws.Injection {
-		if op == "dynamodb.BatchGetItem" {
-			return localaws.Fail(400, "AccessDeniedException")
-		}
-		return localaws.Injection{}
-	})
+	w.stack.SetFault(localaws.FailOn("dynamodb.BatchGetItem", 400, "AccessDeniedException"))
 	got, err := w.run(`{}`)
 	if err == nil || !strings.Contains(err.Error(), "read state from table") {
 		t.Fatalf("err = %v, want a state read failure", err)
@@ -418,12 +408,7 @@ func TestAPIKeyNeverLeaks(t *testing.T) {
 	w.proget["build-eu"].SetCrash("")
 	collect(w.mustRun())
 	w.proget["build-eu"].SetCrash("System.Exception: boom " + apiKey)
-	w.stack.SetFault(func(op string) localaws.Injection {
-		if op == "sns.Publish" {
-			return localaws.Fail(500, "InternalError")
-		}
-		return localaws.Injection{}
-	})
+	w.stack.SetFault(localaws.FailOn("sns.Publish", 500, "InternalError"))
 	_, err := w.run(`{}`)
 	if err != nil {
 		everything.WriteString(err.Error())

@@ -65,12 +65,7 @@ func TestStateUnwritableAlertsNothingAndDamagesNothing(t *testing.T) {
 	w.mustRun()
 	before := w.stored("prod-eu")
 	w.proget["prod-eu"].SetDatabaseError("down")
-	w.stack.SetFault(func(op string) localaws.Injection {
-		if op == "dynamodb.PutItem" {
-			return localaws.Fail(400, "AccessDeniedException")
-		}
-		return localaws.Injection{}
-	})
+	w.stack.SetFault(localaws.FailOn("dynamodb.PutItem", 400, "AccessDeniedException"))
 	got, err := w.run(`{}`)
 	if err == nil || !strings.Contains(err.Error(), "retried on the next run") {
 		t.Fatalf("err = %v, want a loud failure", err)
@@ -87,12 +82,7 @@ func TestMetricsFailureDoesNotStopAlerts(t *testing.T) {
 	w := newWorld(t, nil)
 	w.mustRun()
 	w.proget["prod-us"].Stop()
-	w.stack.SetFault(func(op string) localaws.Injection {
-		if op == "monitoring.PutMetricData" {
-			return localaws.Fail(400, "AccessDenied")
-		}
-		return localaws.Injection{}
-	})
+	w.stack.SetFault(localaws.FailOn("monitoring.PutMetricData", 400, "AccessDenied"))
 	expectSubjects(t, "metrics failing", w.mustRun(), "ProGet prod-us: DOWN")
 	if w.summary.MetricsPublished != 0 || len(w.summary.Errors) != 1 || !strings.Contains(w.summary.Errors[0], "datums") {
 		t.Errorf("the summary must report the metrics failure: %+v", w.summary)

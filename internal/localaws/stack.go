@@ -198,3 +198,13 @@ func Operation(r *http.Request, body []byte) string {
 	}
 	return service + "." + op
 }
+
+// FailOn is a Fault that fails every call of one operation ("sns.Publish").
+func FailOn(op string, status int, code string) Fault {
+	return func(got string) Injection {
+		if got == op {
+			return Fail(status, code)
+		}
+		return Injection{}
+	}
+}
