@@ -365,6 +365,11 @@ func TestInvalidTargetIsSkippedOthersChecked(t *testing.T) {
 	if !strings.Contains(w.logs.String(), w.path+"broken/url") {
 		t.Errorf("no log line names the broken parameter")
 	}
+	w.mustRun()
+	// The simulated instances are plain http: warned about once per process, not per run.
+	if n := strings.Count(w.logs.String(), "checked over plain http"); n != 3 {
+		t.Errorf("%d plain-http warnings over two runs of three instances, want 3", n)
+	}
 }
 
 func TestEventTargetsPathSelectsAShard(t *testing.T) {

@@ -172,6 +172,13 @@ func TestCheckOddAnswers(t *testing.T) {
 				}
 			}
 		}, "Down: /health answered HTTP 200 but no answer within 200ms"},
+		{"302 to a login page", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/login" {
+				fmt.Fprint(w, "<html><head><title>Log in - Corp SSO</title></head><body>form</body></html>")
+				return
+			}
+			http.Redirect(w, r, "/login?return="+r.URL.Path, http.StatusFound)
+		}, `Down: /health answered HTTP 200 but the body is not JSON: an HTML page titled "Log in - Corp SSO"`},
 		{"redirect loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.String(), http.StatusFound) },
 			"Down: /health: stopped after 5 redirects"},
 	}

@@ -42,6 +42,8 @@ func TestLoadFromSSM(t *testing.T) {
 	put(t, c, root+"ftp/url", "ftp://proget.example", false)
 	put(t, c, root+"creds/url", "https://admin:hunter2@proget.example", false)
 	put(t, c, root+"nohost/url", "https://", false)
+	put(t, c, root+"badca/url", "https://badca.example", false)
+	put(t, c, root+"badca/ca-bundle", "not a certificate", false)
 	put(t, c, "/elsewhere/other/url", "https://other.example", false)
 
 	stack.ResetCalls()
@@ -52,8 +54,8 @@ func TestLoadFromSSM(t *testing.T) {
 	if len(valid) != 25 {
 		t.Fatalf("got %d valid targets, want 25", len(valid))
 	}
-	if pages := stack.Calls()["ssm.GetParametersByPath"]; pages != 3 {
-		t.Errorf("GetParametersByPath called %d times for 30 parameters, want 3 pages", pages)
+	if pages := stack.Calls()["ssm.GetParametersByPath"]; pages != 4 {
+		t.Errorf("GetParametersByPath called %d times for 32 parameters, want 4 pages", pages)
 	}
 	byName := map[string]int{}
 	for i, v := range valid {
@@ -74,6 +76,7 @@ func TestLoadFromSSM(t *testing.T) {
 		}
 	}
 	want := []string{
+		root + "badca/ca-bundle: the parameter holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
 		root + "creds/url: the URL must not contain credentials: put the API key in the api-key parameter",
 		root + "ftp/url: the URL must start with https:// (or http://)",
 		root + "no-url/url: the parameter is missing",
