@@ -118,3 +118,31 @@ func TestDeadlineWithASlowInstance(t *testing.T) {
 		t.Errorf("the unfinished instance's state changed: %+v", st.Components["instance"])
 	}
 }
+
+// TestDeadlineBeforeSomeChecksStart: instances still waiting for a check slot
+// when the deadline comes are skipped, never called down.
+func TestDeadlineBeforeSomeChecksStart(t *testing.T) {
+	w := newWorld(t, map[string]string{"CHECK_TIMEOUT": "30s", "MAX_CONCURRENCY": "1"})
+	w.mustRun()
+	w.proget["build-eu"].SetLatency(time.Minute) // first in name order, holds the only slot
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	w.clock = w.clock.Add(5 * time.Minute)
+	sum, err := w.app.handle(ctx, json.RawMessage(`{}`))
+	if err == nil || sum.Skipped != 3 || sum.Down != 0 || sum.Checked != 0 {
+		t.Errorf("summary %+v, err %v: every instance must be skipped", sum, err)
+	}
+	got, _ := w.queue.Receive(context.Background())
+	expectSubjects(t, "nothing checked in time", got)
+}
+
+func TestStateUnreadableStillPushesMetrics(t *testing.T) {
+	w := newWorld(t, nil)
+	w.stack.SetFault(localaws.FailOn("dynamodb.BatchGetItem", 400, "AccessDeniedException"))
+	if _, err := w.run(`{}`); err == nil {
+		t.Fatal("no error")
+	}
+	if w.summary.MetricsPublished == 0 {
+		t.Errorf("metrics not pushed while state was unreadable: %+v", w.summary)
+	}
+}

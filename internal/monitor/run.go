@@ -157,15 +157,21 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 	defer cancelChecks()
 	lease := r.leaseUntil(ctx, start)
 
-	// Phase 1: check every instance, concurrently, then decide.
+	// Phase 1: check every instance, concurrently, then decide. An instance not
+	// reached before the deadline stays skipped.
 	results := make([]result, len(targets))
+	for i := range results {
+		results[i].skipped = true
+	}
 	r.each(checkCtx, targets, func(i int, t Target) {
 		results[i] = r.observe(checkCtx, t, start)
 	})
 	if err := <-loaded; err != nil {
-		// Without the previous state every decision would be a guess: alert nothing.
+		// Without the previous state every decision would be a guess: alert
+		// nothing. The metrics do not depend on it.
 		sum.addError(err.Error())
 		log.Error("cannot read state: no alert is sent on a guess", "error", err)
+		r.pushMetrics(ctx, log, results, &sum)
 		return done(err)
 	}
 	for i, t := range targets {
@@ -191,14 +197,12 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 	// Phase 4: the fleet alerts this run claimed, in one message.
 	r.deliverFleet(ctx, log, targets, results, countChecked(results), start)
 
-	var observed []Observation
 	var errs []error
 	for i, res := range results {
 		if res.skipped {
 			sum.Skipped++
 			continue
 		}
-		observed = append(observed, res.obs)
 		sum.Checked++
 		switch {
 		case !res.obs.Up:
@@ -235,15 +239,27 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 		log.Error("instances not checked", "skipped", sum.Skipped, "error", err)
 	}
 
-	if r.Metrics != nil {
-		n, err := r.Metrics.Push(ctx, observed)
-		sum.MetricsPublished = n
-		if err != nil {
-			sum.addError(err.Error())
-			log.Error("metrics not published; alerts and state are unaffected", "error", err)
+	r.pushMetrics(ctx, log, results, &sum)
+	return done(errors.Join(errs...))
+}
+
+// pushMetrics publishes what the checks saw; a failure is reported, not fatal.
+func (r *Runner) pushMetrics(ctx context.Context, log *slog.Logger, results []result, sum *Summary) {
+	if r.Metrics == nil {
+		return
+	}
+	var observed []Observation
+	for _, res := range results {
+		if !res.skipped {
+			observed = append(observed, res.obs)
 		}
 	}
-	return done(errors.Join(errs...))
+	n, err := r.Metrics.Push(ctx, observed)
+	sum.MetricsPublished = n
+	if err != nil {
+		sum.addError(err.Error())
+		log.Error("metrics not published; alerts and state are unaffected", "error", err)
+	}
 }
 
 // checkContext bounds the checks so that enough time is left, before the Lambda
