@@ -318,7 +318,8 @@ func (c *Client) describeError(err error, t monitor.Target) string {
 		return "the check was cancelled"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		strings.Contains(err.Error(), "server closed idle connection"): // net/http's word for a hang-up before any answer
 		return "the connection was closed before a full answer"
 	case errors.As(err, &unknown):
 		return fmt.Sprintf("TLS: the certificate is signed by an unknown authority (trust it with %s/ca-bundle)", t.Key)
