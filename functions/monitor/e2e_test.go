@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -445,7 +444,6 @@ func TestAPIKeyNeverLeaks(t *testing.T) {
 	if strings.Contains(everything.String(), apiKey) {
 		t.Fatalf("the API key appears in what the runs produced")
 	}
-	_ = cwtypes.StandardUnitNone
 }
 
 func TestTargetsCacheSkipsSSMWhileFresh(t *testing.T) {

@@ -46,19 +46,6 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithRootCAs trusts the given pool instead of the system's (for an internal CA,
-// and for tests). Certificates are always verified.
-func WithRootCAs(pool *x509.CertPool) Option {
-	return func(c *Client) {
-		c.http.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
-	}
-}
-
-// WithBodyLimits sets how many bytes of /health and connector-health are read.
-func WithBodyLimits(health, connectors int64) Option {
-	return func(c *Client) { c.maxHealthBytes, c.maxConnectorBytes = health, connectors }
-}
-
 // WithMaxConnsPerHost bounds connections to one instance and sizes the idle pool.
 func WithMaxConnsPerHost(n int) Option {
 	return func(c *Client) {
