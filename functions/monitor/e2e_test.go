@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -453,5 +454,62 @@ func TestTargetsCacheSkipsSSMWhileFresh(t *testing.T) {
 	w.mustRun()
 	if n := w.stack.Calls()["ssm.GetParametersByPath"]; n != 0 {
 		t.Errorf("a warm run with a fresh cache read SSM %d times", n)
+	}
+}
+
+// itemSize is a DynamoDB item's size as DynamoDB counts it, near enough:
+// attribute names plus values.
+func itemSize(av map[string]ddbtypes.AttributeValue) int {
+	n := 0
+	var value func(v ddbtypes.AttributeValue) int
+	value = func(v ddbtypes.AttributeValue) int {
+		switch t := v.(type) {
+		case *ddbtypes.AttributeValueMemberS:
+			return len(t.Value)
+		case *ddbtypes.AttributeValueMemberN:
+			return len(t.Value)/2 + 1
+		case *ddbtypes.AttributeValueMemberM:
+			return 3 + itemSize(t.Value)
+		case *ddbtypes.AttributeValueMemberL:
+			s := 3
+			for _, x := range t.Value {
+				s += 1 + value(x)
+			}
+			return s
+		case *ddbtypes.AttributeValueMemberSS:
+			s := 0
+			for _, x := range t.Value {
+				s += len(x)
+			}
+			return s
+		}
+		return 1
+	}
+	for k, v := range av {
+		n += len(k) + value(v)
+	}
+	return n
+}
+
+// TestHugeConnectorListFitsInOneItem: an instance with thousands of connectors
+// is stored (DynamoDB items hold 400 KB at most), with every problem kept.
+func TestHugeConnectorListFitsInOneItem(t *testing.T) {
+	w := newWorld(t, nil)
+	var conns []progetsim.Connector
+	for i := range 3000 {
+		conns = append(conns, progetsim.Connector{ID: i, Name: fmt.Sprintf("upstream-feed-number-%04d.registry.example.com", i),
+			URL: "https://registry.example.com", State: "healthy"})
+	}
+	conns[2999].State, conns[2999].Error = "error", strings.Repeat("upstream failure detail ", 10)
+	w.proget["build-eu"].SetConnectors(conns...)
+	got := w.mustRun()
+	expectSubjects(t, "huge list", got, "ProGet build-eu: connector upstream-feed-number-2999.registry.example.com Error")
+	raw, err := dynamodb.NewFromConfig(w.aws).GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(w.table),
+		Key: map[string]ddbtypes.AttributeValue{store.KeyAttribute: &ddbtypes.AttributeValueMemberS{Value: w.path + "build-eu"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size := itemSize(raw.Item); size > 400*1024 {
+		t.Errorf("the item is %d bytes: DynamoDB refuses items over 400 KB", size)
 	}
 }

@@ -168,7 +168,11 @@ func TestConnectorAnswerCatalogue(t *testing.T) {
 		if i > 0 {
 			many.WriteString(",")
 		}
-		fmt.Fprintf(&many, `{"id":%d,"name":"feed-%04d","state":"healthy"}`, i, i)
+		state := "healthy"
+		if i == 4321 {
+			state = "error"
+		}
+		fmt.Fprintf(&many, `{"id":%d,"name":"feed-%04d","state":%q}`, i, i, state)
 	}
 	many.WriteString("]")
 	cases := []struct {
@@ -188,7 +192,7 @@ func TestConnectorAnswerCatalogue(t *testing.T) {
 		{"numbers for strings", 200, `[{"id":1,"name":42,"state":7}]`, "OK 1"},
 		{"invalid utf-8 in a string", 200, "[{\"name\":\"caf\xe9\",\"state\":\"healthy\"}]", "OK 1"},
 		{"binary", 200, "\x00\xff\xfe\x01", "Error connector-health answered HTTP 200 but the body is not JSON: binary or non-UTF-8 data"},
-		{"enormous list", 200, many.String(), "OK 5000"},
+		{"enormous list: capped, problems kept", 200, many.String(), "OK 500"},
 		{"duplicate names", 200, `[{"id":1,"name":"npm","state":"healthy"},{"id":2,"name":"npm","state":"error"}]`, "OK 2"},
 	}
 	client := proget.New(2 * time.Second)
@@ -213,6 +217,11 @@ func TestConnectorAnswerCatalogue(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if len(o.ConnectorList) == proget.MaxConnectors {
+				if o.ConnectorList[0].Component != "connector:feed-4321" || !strings.Contains(o.Connectors.Detail, "5000 connectors; 500 are tracked") {
+					t.Errorf("capped list must keep the connector in error and say so: first %q, detail %q", o.ConnectorList[0].Component, o.Connectors.Detail)
+				}
 			}
 			names := map[string]bool{}
 			for _, c := range o.ConnectorList {

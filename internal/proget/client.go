@@ -268,7 +268,31 @@ func (c *Client) connectors(ctx context.Context, t monitor.Target) connectorsRes
 	if err != nil {
 		return bad("answered HTTP 200 but " + err.Error())
 	}
-	return connectorsResult{state: monitor.Reading{Status: monitor.StatusOK}, read: true, list: list}
+	res := connectorsResult{state: monitor.Reading{Status: monitor.StatusOK}, read: true, list: list}
+	if len(list) > MaxConnectors {
+		res.list = keepConnectors(list)
+		res.state.Detail = fmt.Sprintf("%d connectors; %d are tracked, those with problems first", len(list), MaxConnectors)
+	}
+	return res
+}
+
+// MaxConnectors bounds the connectors tracked per instance: each is a component
+// in the instance's stored state (a DynamoDB item holds 400 KB at most) and a
+// metric series.
+const MaxConnectors = 500
+
+// keepConnectors keeps MaxConnectors of a longer list: every connector with a
+// problem first, so that none goes unreported, then healthy ones in ProGet's order.
+func keepConnectors(list []connector) []connector {
+	kept := make([]connector, 0, MaxConnectors)
+	for _, problems := range []bool{true, false} {
+		for _, c := range list {
+			if len(kept) < MaxConnectors && (c.Status != monitor.StatusOK) == problems {
+				kept = append(kept, c)
+			}
+		}
+	}
+	return kept
 }
 
 // statusText is "HTTP 503 Service Unavailable" plus a short idea of the body.
