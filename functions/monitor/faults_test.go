@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proget-monitor/proget-monitor/internal/alert"
 	"github.com/proget-monitor/proget-monitor/internal/localaws"
 )
 
@@ -145,4 +146,40 @@ func TestStateUnreadableStillPushesMetrics(t *testing.T) {
 	if w.summary.MetricsPublished == 0 {
 		t.Errorf("metrics not pushed while state was unreadable: %+v", w.summary)
 	}
+}
+
+// TestLongSNSOutageKeepsEveryChange: while SNS fails run after run, undelivered
+// alerts are merged (the stored state stays bounded), and when SNS is back every
+// change is delivered, once.
+func TestLongSNSOutageKeepsEveryChange(t *testing.T) {
+	w := newWorld(t, map[string]string{"STORM_PERCENT": "0"})
+	w.mustRun()
+	w.stack.SetFault(localaws.FailOn("sns.Publish", 400, "AuthorizationError"))
+	for i := range 14 {
+		if i%2 == 0 {
+			w.proget["prod-us"].Stop()
+		} else if err := w.proget["prod-us"].Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.run(`{}`); err == nil {
+			t.Fatal("a run whose alerts are not delivered must fail")
+		}
+	}
+	if n := len(w.stored("prod-us").Outbox); n > 10 {
+		t.Errorf("%d undelivered alerts stored: the outbox must stay bounded", n)
+	}
+	w.stack.SetFault(nil)
+	got := w.mustRun()
+	changes := 0
+	for _, d := range got {
+		var doc alert.Document
+		if err := json.Unmarshal([]byte(d.Message), &doc); err != nil {
+			t.Fatal(err)
+		}
+		changes += len(doc.Changes)
+	}
+	if len(got) > 10 || changes != 14 {
+		t.Errorf("%d messages with %d changes, want at most 10 messages telling all 14", len(got), changes)
+	}
+	expectSubjects(t, "once", w.mustRun())
 }

@@ -3,6 +3,7 @@ package alert
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,8 @@ func Subject(a monitor.Alert) string {
 			}
 		}
 	}
+	// Merged alerts (kept while SNS was failing) may say the same twice.
+	bad, good, still = unique(bad), unique(good), unique(still)
 	var gist string
 	switch {
 	case len(bad) > 0 && len(good) > 0:
@@ -72,6 +75,16 @@ func Subject(a monitor.Alert) string {
 		gist = noticeGist(a.Notices)
 	}
 	return truncate(ascii("ProGet "+a.Instance+": "+gist), MaxSubject)
+}
+
+func unique(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func noticeGist(ns []monitor.Notice) string {

@@ -230,30 +230,35 @@ func sortChanges(cs []Change) {
 }
 
 func newAlert(obs Observation, next State, changes []Change, notices []Notice) *Alert {
-	a := &Alert{
+	return &Alert{
+		ID:       alertID(obs.Target.Key, obs.Time, changes, notices),
 		Instance: obs.Target.Name,
 		URL:      obs.Target.URL,
-		Severity: SeverityResolved,
+		Severity: severity(changes),
 		Time:     obs.Time,
 		Changes:  changes,
 		Notices:  notices,
 		Problems: problems(next),
 	}
+}
+
+// severity is critical when anything went bad, warning when only the
+// monitoring is impaired, resolved when everything recovered, and info when
+// nothing changed but a version or extensions.
+func severity(changes []Change) Severity {
 	if len(changes) == 0 {
-		a.Severity = SeverityInfo
+		return SeverityInfo
 	}
+	s := SeverityResolved
 	for _, c := range changes {
 		switch c.To.Class() {
 		case ClassCritical:
-			a.Severity = SeverityCritical
+			return SeverityCritical
 		case ClassWarning:
-			if a.Severity != SeverityCritical {
-				a.Severity = SeverityWarning
-			}
+			s = SeverityWarning
 		}
 	}
-	a.ID = alertID(obs.Target.Key, obs.Time, changes, notices)
-	return a
+	return s
 }
 
 // problems lists the components that are bad after this run. While the instance

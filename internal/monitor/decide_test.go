@@ -299,3 +299,29 @@ func TestVersionNotices(t *testing.T) {
 		t.Errorf("mixed alert %+v", a)
 	}
 }
+
+func TestBoundOutboxMergesOldest(t *testing.T) {
+	var outbox []Alert
+	for i := range 15 {
+		to := StatusDown
+		if i%2 == 1 {
+			to = StatusOK
+		}
+		outbox = append(outbox, Alert{ID: fmt.Sprint(i), Severity: severity([]Change{{To: to}}),
+			Changes: []Change{{Component: ComponentInstance, To: to}}})
+	}
+	got := boundOutbox(outbox, 10)
+	if len(got) != 10 {
+		t.Fatalf("%d alerts kept, want 10", len(got))
+	}
+	changes := 0
+	for _, a := range got {
+		changes += len(a.Changes)
+	}
+	if changes != 15 {
+		t.Errorf("%d changes kept of 15: merging must not drop any", changes)
+	}
+	if got[0].Severity != SeverityCritical || len(got[0].Changes) != 6 || got[9].ID != "14" {
+		t.Errorf("merged %+v, last %+v", got[0], got[9])
+	}
+}

@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +18,7 @@ func (r *Runner) settle(ctx context.Context, log *slog.Logger, t Target, res *re
 	now := res.obs.Time
 	prev, next := res.prev, res.next
 	if res.alert != nil {
-		next.Outbox = append(next.Outbox, *res.alert)
+		next.Outbox = boundOutbox(append(next.Outbox, *res.alert), maxOutbox)
 	}
 	// Only the run holding the outbox lease delivers it, so two overlapping runs
 	// never both publish; a lease left by a run that died expires with it.
@@ -151,4 +153,30 @@ func without(outbox []Alert, ids []string) []Alert {
 		}
 	}
 	return out
+}
+
+// maxOutbox bounds the alerts an instance keeps undelivered. While SNS keeps
+// failing, older alerts are merged rather than dropped, so the stored state
+// grows with the changes, not with the alerts, and stays within one item.
+const maxOutbox = 10
+
+// boundOutbox merges the oldest alerts until at most max remain.
+func boundOutbox(outbox []Alert, max int) []Alert {
+	for len(outbox) > max {
+		merged := mergeAlerts(outbox[0], outbox[1])
+		outbox = append([]Alert{merged}, outbox[2:]...)
+	}
+	return outbox
+}
+
+// mergeAlerts is one alert that tells both, the later one's picture of now.
+func mergeAlerts(a, b Alert) Alert {
+	m := b
+	m.Changes = append(append([]Change(nil), a.Changes...), b.Changes...)
+	m.Notices = append(append([]Notice(nil), a.Notices...), b.Notices...)
+	m.Severity = severity(m.Changes)
+	m.Fleet = a.Fleet && b.Fleet
+	h := sha256.Sum256([]byte(a.ID + "+" + b.ID))
+	m.ID = hex.EncodeToString(h[:])[:24]
+	return m
 }
