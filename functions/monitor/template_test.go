@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"gopkg.in/yaml.v3"
@@ -179,7 +180,7 @@ func TestTemplateAllowsEveryCallTheCodeMakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.proget["prod-eu"].SetDatabaseError("")
-	w.clock = w.clock.Add(5 * 60e9)
+	w.clock = w.clock.Add(5 * time.Minute)
 	if _, err := w.app.handle(context.Background(), json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 type Schedule struct {
 	until   time.Time // a one-off window that ends then
 	windows []window
-	text    string
 }
 
 // window is a weekly window in wall-clock time of a zone: it starts on each of
@@ -36,7 +35,7 @@ func Parse(s string) (Schedule, error) {
 		return Schedule{}, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return Schedule{until: t, text: s}, nil
+		return Schedule{until: t}, nil
 	}
 	var sch Schedule
 	for part := range strings.SplitSeq(s, ";") {
@@ -46,7 +45,6 @@ func Parse(s string) (Schedule, error) {
 		}
 		sch.windows = append(sch.windows, w)
 	}
-	sch.text = s
 	return sch, nil
 }
 
@@ -170,8 +168,3 @@ func shift(t time.Time, dir int) time.Time {
 	}
 	return t
 }
-
-// IsZero reports whether there is no maintenance at all.
-func (s Schedule) IsZero() bool { return s.until.IsZero() && len(s.windows) == 0 }
-
-func (s Schedule) String() string { return s.text }
