@@ -1,9 +1,10 @@
 // Command localrun is `make run`: it runs the real bootstrap binary through the
-// Lambda Runtime API against a local AWS stack (kumo) and simulated ProGet
-// instances of several generations, walks through a story of failures and
-// recoveries, and prints each run's summary, each alert as an e-mail reader
-// sees it, and the metrics pushed. It exits non-zero if the story does not
-// unfold as expected.
+// Lambda Runtime API against a local AWS stack (kumo, or moto with -aws moto)
+// and simulated ProGet instances of several generations, walks through a story
+// of failures and recoveries, and prints each run's summary with the fleet
+// metrics it published, each alert as an e-mail reader sees it, and the
+// metric series in CloudWatch. It exits non-zero if the story does not unfold
+// as expected.
 package main
 
 import (
@@ -24,10 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/proget-monitor/proget-monitor/internal/alert"
 	"github.com/proget-monitor/proget-monitor/internal/localaws"
-	"github.com/proget-monitor/proget-monitor/internal/monitor"
 	"github.com/proget-monitor/proget-monitor/internal/progetsim"
+	"github.com/proget-monitor/proget-monitor/internal/render"
+	"github.com/proget-monitor/proget-monitor/internal/run"
 	"github.com/proget-monitor/proget-monitor/internal/runtimeapi"
 	"github.com/proget-monitor/proget-monitor/internal/store"
 )
@@ -41,19 +42,23 @@ const (
 func main() {
 	bootstrap := flag.String("bootstrap", ".build/local/bootstrap", "the function binary to run")
 	logPath := flag.String("log", ".build/run/monitor.log", "where the function's own log lines go")
+	backend := flag.String("aws", string(localaws.Kumo), "the AWS emulator: kumo (lenient, in process) or moto (strict); CloudWatch is kumo's either way")
 	flag.Parse()
-	if err := run(*bootstrap, *logPath); err != nil {
+	err := runStory(localaws.Backend(*backend), *bootstrap, *logPath)
+	localaws.Shutdown()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "make run failed:", err)
 		os.Exit(1)
 	}
 }
 
-// step is one scheduled run of the story.
+// step is one event of the story: a scheduled run, or SSM's change event.
 type step struct {
-	title string
-	wait  time.Duration // before the run
-	apply func(w *world)
-	want  []string // the alert subjects expected
+	title  string
+	wait   time.Duration // before the step
+	apply  func(w *world)
+	change string   // when set, the step is SSM's change event for this parameter
+	want   []string // the alert subjects expected
 }
 
 // The story runs in seconds, so reminders and maintenance use seconds too.
@@ -64,33 +69,58 @@ const (
 
 func story() []step {
 	return []step{
-		{"First run: every instance is healthy and recorded silently", 0, nil, nil},
-		{"prod-eu (ProGet 2024) loses its database", 0, func(w *world) {
+		{title: "First run: every instance is healthy and recorded silently"},
+		{title: "prod-eu (ProGet 2024) loses its database: seen, not yet confirmed (FAILURE_THRESHOLD=2)", apply: func(w *world) {
 			w.fleet["prod-eu"].SetDatabaseError("A network-related or instance-specific error occurred while establishing a connection to SQL Server.")
-		}, []string{"ProGet prod-eu: database Error"}},
-		{"build-eu (ProGet 2023): the nuget.org connector fails", 0, func(w *world) {
+		}},
+		{title: "Still no database: confirmed, alerted once", want: []string{"ProGet prod-eu: database Error"}},
+		{title: "build-eu (ProGet 2023): the nuget.org connector fails, and prod-us (ProGet 2026) goes down", apply: func(w *world) {
 			w.fleet["build-eu"].SetConnectorState("nuget.org", "unhealthy", "Connection timed out.")
-		}, []string{"ProGet build-eu: connector nuget.org Error"}},
-		{"prod-us (ProGet 2026) goes down", 0, func(w *world) {
 			w.fleet["prod-us"].Stop()
-		}, []string{"ProGet prod-us: DOWN"}},
-		{"Nothing changes: no alert is repeated", 0, nil, nil},
-		{fmt.Sprintf("Still broken after the reminder interval (REMINDER_INTERVAL=%s): one reminder each", reminderInterval), reminderInterval, nil,
-			[]string{"ProGet build-eu: still connector nuget.org Error (for 3s)", "ProGet prod-eu: still database Error (for 3s)", "ProGet prod-us: still DOWN (for 3s)"}},
-		{fmt.Sprintf("legacy (ProGet 5.x) enters a %s maintenance window and goes down: no alert", maintenanceFor), 0, func(w *world) {
+		}},
+		{title: "Both confirmed", want: []string{"ProGet build-eu: connector nuget.org Error", "ProGet prod-us: DOWN"}},
+		{title: "Nothing changes: no alert is repeated"},
+		{title: fmt.Sprintf("Still broken after the reminder interval (REMINDER_INTERVAL=%s): one reminder each", reminderInterval), wait: reminderInterval,
+			want: []string{"ProGet build-eu: still connector nuget.org Error (for 3s)", "ProGet prod-eu: still database Error (for 3s)", "ProGet prod-us: still DOWN (for 3s)"}},
+		{title: fmt.Sprintf("legacy (ProGet 5.x) is put in a %s maintenance window: SSM reports the change", maintenanceFor), apply: func(w *world) {
 			w.put(targetsPath+"legacy/maintenance", time.Now().Add(maintenanceFor).UTC().Format(time.RFC3339))
+		}, change: targetsPath + "legacy/maintenance"},
+		{title: "legacy goes down inside its window: no alert, and the summary says until when", apply: func(w *world) {
 			w.fleet["legacy"].Stop()
-		}, nil},
-		{"Everything else recovers", 0, func(w *world) {
+		}},
+		{title: "Everything else recovers", apply: func(w *world) {
 			w.fleet["prod-eu"].SetDatabaseError("")
 			w.fleet["build-eu"].SetConnectorState("nuget.org", "healthy", "")
 			must(w.fleet["prod-us"].Start())
-		}, []string{"ProGet build-eu: recovered", "ProGet prod-eu: recovered", "ProGet prod-us: recovered"}},
-		{"The maintenance window is over and legacy is still down: now it is alerted", maintenanceFor, nil,
-			[]string{"ProGet legacy: DOWN"}},
-		{"legacy comes back", 0, func(w *world) {
+		}, want: []string{"ProGet build-eu: recovered", "ProGet prod-eu: recovered", "ProGet prod-us: recovered"}},
+		{title: "The maintenance window is over and legacy is still down (confirmed meanwhile): now it is alerted", wait: maintenanceFor,
+			want: []string{"ProGet legacy: DOWN"}},
+		{title: "legacy comes back", apply: func(w *world) {
 			must(w.fleet["legacy"].Start())
-		}, []string{"ProGet legacy: recovered"}},
+		}, want: []string{"ProGet legacy: recovered"}},
+		{title: "A new instance, new-eu (ProGet 2024), is added to SSM: SSM reports the change", apply: func(w *world) {
+			in := progetsim.New(progetsim.V2024)
+			in.SetLicenseError("The license key has expired.")
+			must(in.Start())
+			w.fleet["new-eu"] = in
+			w.put(targetsPath+"new-eu/url", in.URL())
+		}, change: targetsPath + "new-eu/url"},
+		{title: "The next run reads SSM again and checks new-eu", want: []string{}},
+		{title: "new-eu's license problem is confirmed", want: []string{"ProGet new-eu: license Error"}},
+		{title: "prod-eu's npm feed loses its upstream: /health says OK, the probe through the connector fails", apply: func(w *world) {
+			w.fleet["prod-eu"].SetUpstreamDown("npm-remote", 502)
+		}},
+		{title: "The probe's failure is confirmed", want: []string{"ProGet prod-eu: probe npm-left-pad Error"}},
+		{title: "The upstream is back", apply: func(w *world) {
+			w.fleet["prod-eu"].SetUpstreamDown("npm-remote", 0)
+		}, want: []string{"ProGet prod-eu: recovered"}},
+		{title: "secure-eu (https) gets a certificate that expires in 5 days (CERT_WARNING_DAYS=14)", apply: func(w *world) {
+			must(w.fleet["secure-eu"].SetCertificate("proget.secure.example", time.Now().Add(5*24*time.Hour+time.Hour)))
+		}},
+		{title: "The certificate warning is confirmed", want: []string{"ProGet secure-eu: TLS certificate expiring soon"}},
+		{title: "The certificate is renewed", apply: func(w *world) {
+			must(w.fleet["secure-eu"].SetCertificate("proget.secure.example", time.Now().Add(90*24*time.Hour)))
+		}, want: []string{"ProGet secure-eu: recovered"}},
 	}
 }
 
@@ -100,15 +130,18 @@ func must(err error) {
 	}
 }
 
-func run(bootstrap, logPath string) error {
+func runStory(backend localaws.Backend, bootstrap, logPath string) error {
 	ctx := context.Background()
-	stack := localaws.Start()
+	stack, err := localaws.StartOn(backend)
+	if err != nil {
+		return err
+	}
 	defer stack.Close()
 	cfg, err := stack.Config(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Local AWS stack (kumo) at %s\n", stack.URL)
+	fmt.Printf("Local AWS stack at %s: SSM, DynamoDB, SNS and SQS on %s, CloudWatch on kumo\n", stack.URL, stack.Backend())
 
 	fleet, err := startFleet()
 	if err != nil {
@@ -122,7 +155,11 @@ func run(bootstrap, logPath string) error {
 	if err := store.CreateTable(ctx, dynamodb.NewFromConfig(cfg), table); err != nil {
 		return err
 	}
-	queue, err := localaws.NewAlertQueue(ctx, cfg, "proget-monitor-alerts")
+	people, err := localaws.NewAlertQueue(ctx, cfg, "proget-monitor-alerts")
+	if err != nil {
+		return err
+	}
+	programs, err := localaws.NewAlertQueue(ctx, cfg, "proget-monitor-events")
 	if err != nil {
 		return err
 	}
@@ -131,6 +168,8 @@ func run(bootstrap, logPath string) error {
 		w.put(targetsPath+name+"/url", in.URL())
 	}
 	w.putSecure(targetsPath+"build-eu/api-key", "local-build-eu-key")
+	w.put(targetsPath+"prod-eu/probes", "npm-left-pad  /npm/npm-remote/left-pad\npypi-requests /pypi/pypi-remote/simple/requests/")
+	w.put(targetsPath+"secure-eu/ca-bundle", fleet["secure-eu"].CAPEM())
 	if w.err != nil {
 		return w.err
 	}
@@ -145,10 +184,12 @@ func run(bootstrap, logPath string) error {
 	defer logs.Close()
 	env := append(stack.Env(),
 		"STATE_TABLE="+table,
-		"ALERT_TOPIC_ARN="+queue.TopicARN,
+		"ALERT_TOPIC_ARN="+people.TopicARN,
+		"EVENT_TOPIC_ARN="+programs.TopicARN,
 		"TARGETS_PATH="+targetsPath,
 		"METRICS_NAMESPACE="+namespace,
 		"CHECK_TIMEOUT=3s",
+		"FAILURE_THRESHOLD=2",
 		"REMINDER_INTERVAL="+reminderInterval.String(),
 	)
 	fn, err := runtimeapi.StartFunction(bootstrap, env, logs)
@@ -161,6 +202,8 @@ func run(bootstrap, logPath string) error {
 		return err
 	}
 	fmt.Printf("Function %s started in %s; its logs go to %s\n", bootstrap, coldStart.Round(time.Millisecond), logPath)
+	fmt.Println("Settings: FAILURE_THRESHOLD=2 (a problem is alerted once seen in two runs in a row), REMINDER_INTERVAL=3s, METRICS=instance")
+	fmt.Println("prod-eu (ProGet 2024, no connector-health API) has feed probes: npm-left-pad and pypi-requests")
 
 	var failures []string
 	for i, s := range story() {
@@ -171,24 +214,35 @@ func run(bootstrap, logPath string) error {
 				return w.err
 			}
 		}
-		fmt.Printf("\n=== Run %d: %s\n", i+1, s.title)
+		fmt.Printf("\n=== %d. %s\n", i+1, s.title)
 		event, _ := json.Marshal(map[string]any{"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": map[string]any{}})
+		if s.change != "" {
+			event, _ = json.Marshal(map[string]any{"version": "0", "id": fmt.Sprintf("local-change-%d", i), "detail-type": "Parameter Store Change",
+				"source": "aws.ssm", "time": time.Now().UTC().Format(time.RFC3339), "detail": map[string]any{"name": s.change, "operation": "Update"}})
+		}
 		res, err := fn.Invoke(ctx, event, 30*time.Second)
 		if err != nil {
 			return err
 		}
 		if res.Err != nil {
-			failures = append(failures, fmt.Sprintf("run %d failed: %v", i+1, res.Err))
-			fmt.Printf("The run failed: %v\n", res.Err)
+			failures = append(failures, fmt.Sprintf("step %d failed: %v", i+1, res.Err))
+			fmt.Printf("The invocation failed: %v\n", res.Err)
 			continue
 		}
-		var sum monitor.Summary
+		if s.change != "" {
+			fmt.Printf("SSM change event for %s: %s (nothing is checked; the next run reads SSM again)\n", s.change, res.Payload)
+			continue
+		}
+		var sum run.Summary
 		if err := json.Unmarshal(res.Payload, &sum); err != nil {
 			return fmt.Errorf("the function's answer is not a summary: %w: %s", err, res.Payload)
 		}
-		fmt.Printf("Summary: checked %d, healthy %d, unhealthy %d (down %d), changed %d, alerts published %d, invalid targets %d, metrics %d, %d ms\n",
-			sum.Checked, sum.Healthy, sum.Unhealthy, sum.Down, sum.Changed, sum.AlertsPublished, sum.InvalidTargets, sum.MetricsPublished, sum.DurationMs)
-		got, err := queue.Receive(ctx)
+		printSummary(sum)
+		got, err := people.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		docs, err := programs.Receive(ctx)
 		if err != nil {
 			return err
 		}
@@ -200,9 +254,16 @@ func run(bootstrap, logPath string) error {
 		if len(got) == 0 {
 			fmt.Println("No alert.")
 		}
+		if len(docs) != len(got) {
+			failures = append(failures, fmt.Sprintf("step %d: %d e-mails but %d JSON documents", i+1, len(got), len(docs)))
+		} else if len(docs) > 0 {
+			fmt.Printf("  (the event topic received the same %d alert(s) as JSON documents, for programs)\n", len(docs))
+		}
 		slices.Sort(subjects)
-		if !slices.Equal(subjects, s.want) && !slices.Equal(withoutDurations(subjects), withoutDurations(s.want)) {
-			failures = append(failures, fmt.Sprintf("run %d: alerts %q, expected %q", i+1, subjects, s.want))
+		want := slices.Clone(s.want)
+		slices.Sort(want)
+		if !slices.Equal(withoutDurations(subjects), withoutDurations(want)) {
+			failures = append(failures, fmt.Sprintf("step %d: alerts %q, expected %q", i+1, subjects, want))
 		}
 	}
 	if err := printMetrics(ctx, cloudwatch.NewFromConfig(cfg)); err != nil {
@@ -211,8 +272,25 @@ func run(bootstrap, logPath string) error {
 	if len(failures) > 0 {
 		return fmt.Errorf("the story did not unfold as expected:\n  %s", strings.Join(failures, "\n  "))
 	}
-	fmt.Println("\nThe story unfolded as expected: every change alerted once, reminders while broken, silence during maintenance, every recovery.")
+	fmt.Println("\nThe story unfolded as expected: every confirmed change alerted once, reminders while broken, silence during maintenance, every")
+	fmt.Println("recovery, a new instance picked up from SSM's change event, a connector failure seen through a feed probe, a certificate warning.")
 	return nil
+}
+
+// printSummary shows a run's counts and the fleet metrics it published: what
+// the run saw (unhealthy) beside what is confirmed and pages (alerting).
+func printSummary(s run.Summary) {
+	source := "read from SSM"
+	if s.TargetsCached {
+		source = "cached: SSM unchanged"
+	}
+	fmt.Printf("Summary: checked %d (targets %s), healthy %d, down %d, changed %d, alerts published %d, %d ms\n",
+		s.Checked, source, s.Healthy, s.Down, s.Changed, s.AlertsPublished, s.DurationMs)
+	fmt.Printf("Fleet metrics: InstancesChecked=%d  InstancesUnhealthy=%d (as seen)  InstancesAlerting=%d (confirmed: what pages)  InstancesInMaintenance=%d\n",
+		s.Checked, s.Unhealthy, s.Alerting, len(s.InMaintenance))
+	for _, m := range s.InMaintenance {
+		fmt.Printf("In maintenance: %s until %s\n", m.Instance, m.Until.Format(time.RFC3339))
+	}
 }
 
 func startFleet() (map[string]*progetsim.Instance, error) {
@@ -221,7 +299,15 @@ func startFleet() (map[string]*progetsim.Instance, error) {
 		"build-eu": progetsim.New(progetsim.V2023),
 		"prod-eu":  progetsim.New(progetsim.V2024),
 		"prod-us":  progetsim.New(progetsim.V2026),
+		// secure-eu is served over https by a CA of its own, which its
+		// ca-bundle parameter trusts.
+		"secure-eu": progetsim.New(progetsim.V2026),
 	}
+	if err := fleet["secure-eu"].SetCertificate("proget.secure.example", time.Now().Add(60*24*time.Hour)); err != nil {
+		return nil, err
+	}
+	fleet["prod-eu"].AddFeed(progetsim.Feed{Name: "npm-remote", Type: progetsim.NpmFeed, Connector: "npmjs.org", Packages: []string{"left-pad"}})
+	fleet["prod-eu"].AddFeed(progetsim.Feed{Name: "pypi-remote", Type: progetsim.PyPIFeed, Connector: "pypi.org", Packages: []string{"requests"}})
 	fleet["build-eu"].SetAPIKey("local-build-eu-key")
 	fleet["build-eu"].SetConnectors(
 		progetsim.Connector{ID: 1, Name: "nuget.org", URL: "https://www.nuget.org/api/v2", State: "healthy", Typo: true},
@@ -233,7 +319,7 @@ func startFleet() (map[string]*progetsim.Instance, error) {
 		if err := in.Start(); err != nil {
 			return nil, err
 		}
-		fmt.Printf("Simulated ProGet %-4s %-9s at %s\n", in.Generation(), name, in.URL())
+		fmt.Printf("Simulated ProGet %-4s %-10s at %s\n", in.Generation(), name, in.URL())
 	}
 	return fleet, nil
 }
@@ -270,17 +356,12 @@ func (w *world) putParam(name, value string, typ ssmtypes.ParameterType) {
 	}
 }
 
-// printEmail shows an alert as an e-mail subscriber reads it: the subject and the
-// text SNS sends to the "email" protocol (the document's text field holds the same).
+// printEmail shows an alert as an e-mail subscriber reads it: the subject and
+// the text of the alert topic.
 func printEmail(d localaws.Delivery) {
-	var doc alert.Document
-	if err := json.Unmarshal([]byte(d.Message), &doc); err != nil {
-		fmt.Printf("(an alert that is not a JSON document: %s)\n", d.Message)
-		return
-	}
-	fmt.Printf("\n  +-- E-mail  [severity=%s instance=%s alert-id=%s]\n", d.Attributes[alert.AttrSeverity], d.Attributes[alert.AttrInstance], d.Attributes[alert.AttrAlertID])
+	fmt.Printf("\n  +-- E-mail  [severity=%s instance=%s alert-id=%s]\n", d.Attributes[render.AttrSeverity], d.Attributes[render.AttrInstance], d.Attributes[render.AttrAlertID])
 	fmt.Printf("  | Subject: %s\n  |\n", d.Subject)
-	for line := range strings.Lines(doc.Text) {
+	for line := range strings.Lines(d.Message) {
 		fmt.Printf("  | %s", line)
 	}
 	fmt.Println("  +--")
@@ -309,15 +390,11 @@ func printMetrics(ctx context.Context, cw *cloudwatch.Client) error {
 		}
 	}
 	slices.Sort(names)
-	fmt.Printf("\n=== Metrics in CloudWatch namespace %q\n", namespace)
+	fmt.Printf("\n=== Metric series in CloudWatch namespace %q (METRICS=instance: fleet metrics per schedule, Alerting and ResponseTime per instance)\n", namespace)
 	for _, n := range names {
 		dims := series[n]
 		slices.Sort(dims)
-		if len(dims) == 1 && dims[0] == "" {
-			fmt.Printf("  %-20s (no dimension)\n", n)
-			continue
-		}
-		fmt.Printf("  %-20s %s\n", n, strings.Join(dims, "  "))
+		fmt.Printf("  %-22s %s\n", n, strings.Join(dims, "  "))
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/proget-monitor/proget-monitor/internal/localaws"
-	"github.com/proget-monitor/proget-monitor/internal/monitor"
+	"github.com/proget-monitor/proget-monitor/internal/run"
 	"github.com/proget-monitor/proget-monitor/internal/runtimeapi"
 )
 
@@ -32,14 +32,16 @@ func buildBootstrap(t *testing.T) string {
 // event in events/.
 func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	bin := buildBootstrap(t)
-	w := newWorld(t, nil)
+	each(t, func(t *testing.T, b localaws.Backend) { testBootstrap(t, b, bin) })
+}
+
+func testBootstrap(t *testing.T, b localaws.Backend, bin string) {
+	w := newWorld(t, b, nil)
 	shard := "/" + strings.Trim(w.path, "/") + "-shard/"
 	w.putParam(shard+"solo/url", w.proget["prod-us"].URL(), false)
 
 	logs := &syncBuffer{}
-	env := append(w.stack.Env(), "STATE_TABLE="+w.table, "ALERT_TOPIC_ARN="+w.queue.TopicARN,
-		"TARGETS_PATH="+w.path, "METRICS_NAMESPACE="+w.ns, "CHECK_TIMEOUT=2s")
-	fn, err := runtimeapi.StartFunction(bin, env, logs)
+	fn, err := runtimeapi.StartFunction(bin, w.env(), logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +58,7 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 		{"scheduled-rule.json", "", 3},
 		{"scheduler.json", "", 3},
 		{"shard", `{"targetsPath":"` + shard + `"}`, 1},
+		{"ssm-change.json", "", 0},
 	} {
 		payload := []byte(tc.payload)
 		if tc.payload == "" {
@@ -71,13 +74,27 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 		if res.Err != nil {
 			t.Fatalf("%s: the function failed: %v", tc.event, res.Err)
 		}
-		var sum monitor.Summary
+		if tc.event == "ssm-change.json" {
+			if !strings.Contains(string(res.Payload), `"targetsChanged":true`) {
+				t.Errorf("%s: answer %s", tc.event, res.Payload)
+			}
+			continue
+		}
+		var sum run.Summary
 		if err := json.Unmarshal(res.Payload, &sum); err != nil {
 			t.Fatalf("%s: answer %s is not a summary: %v", tc.event, res.Payload, err)
 		}
 		if sum.Checked != tc.checked || sum.Healthy != tc.checked {
 			t.Errorf("%s: summary %+v, want %d checked and healthy", tc.event, sum, tc.checked)
 		}
+	}
+	// A failing run reports what failed as its error type.
+	res, err := fn.Invoke(ctx, []byte(`{"targetsPath":"/nothing-here/"}`), 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Err == nil || res.Err.Type != "NoTargets" || !strings.Contains(res.Err.Message, "/nothing-here/") {
+		t.Errorf("a run with nothing to check: error %+v, want type NoTargets naming the path", res.Err)
 	}
 	fn.Close()
 	for line := range strings.Lines(logs.String()) {
@@ -93,7 +110,8 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 }
 
 // TestBootstrapWithBadConfigFailsEachInvoke: the function starts, and every
-// invocation fails with a message naming the setting.
+// invocation fails with a message naming the setting, as a
+// ConfigurationError, logged as JSON with the request id.
 func TestBootstrapWithBadConfigFailsEachInvoke(t *testing.T) {
 	bin := buildBootstrap(t)
 	logs := &syncBuffer{}
@@ -106,8 +124,25 @@ func TestBootstrapWithBadConfigFailsEachInvoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Err == nil || !strings.Contains(res.Err.Message, "STATE_TABLE is required") || !strings.Contains(res.Err.Message, `FAILURE_THRESHOLD: "zero"`) {
-		t.Errorf("error = %v, want it to name STATE_TABLE and FAILURE_THRESHOLD", res.Err)
+	if res.Err == nil || res.Err.Type != "ConfigurationError" || !strings.Contains(res.Err.Message, "STATE_TABLE is required") ||
+		!strings.Contains(res.Err.Message, `FAILURE_THRESHOLD: "zero"`) {
+		t.Errorf("error = %+v, want a ConfigurationError naming STATE_TABLE and FAILURE_THRESHOLD", res.Err)
+	}
+	fn.Close()
+	lines := 0
+	for line := range strings.Lines(logs.String()) {
+		lines++
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) != nil {
+			t.Errorf("a log line is not JSON: %q", line)
+			continue
+		}
+		if id, _ := entry["requestId"].(string); id != res.RequestID {
+			t.Errorf("a log line lacks the request id %s: %q", res.RequestID, line)
+		}
+	}
+	if lines == 0 || !strings.Contains(logs.String(), "STATE_TABLE is required") {
+		t.Errorf("the configuration error was not logged:\n%s", logs.String())
 	}
 }
 
@@ -116,11 +151,13 @@ func TestBootstrapWithBadConfigFailsEachInvoke(t *testing.T) {
 // (its deadline) is over, the next run delivers it, once.
 func TestKilledBetweenClaimAndPublish(t *testing.T) {
 	bin := buildBootstrap(t)
-	w := newWorld(t, nil)
-	env := append(w.stack.Env(), "STATE_TABLE="+w.table, "ALERT_TOPIC_ARN="+w.queue.TopicARN,
-		"TARGETS_PATH="+w.path, "METRICS_NAMESPACE="+w.ns, "CHECK_TIMEOUT=2s")
+	each(t, func(t *testing.T, b localaws.Backend) { testKilledBetweenClaimAndPublish(t, b, bin) })
+}
+
+func testKilledBetweenClaimAndPublish(t *testing.T, b localaws.Backend, bin string) {
+	w := newWorld(t, b, nil)
 	start := func() *runtimeapi.Function {
-		fn, err := runtimeapi.StartFunction(bin, env, &syncBuffer{})
+		fn, err := runtimeapi.StartFunction(bin, w.env(), &syncBuffer{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,19 +192,23 @@ func TestKilledBetweenClaimAndPublish(t *testing.T) {
 	}
 	first.Kill()
 	w.stack.SetFault(nil)
-	if got, _ := w.queue.Receive(ctx); len(got) != 0 {
+	if got := w.received(); len(got) != 0 {
 		t.Fatalf("an alert went out before the kill: %v", subjects(got))
 	}
 
 	second := start()
 	invoke(second, 10*time.Second) // the dead run's lease still holds
-	got, _ := w.queue.Receive(ctx)
-	expectSubjects(t, "while the dead run's lease holds", got)
+	expectSubjects(t, "while the dead run's lease holds", w.received())
 	time.Sleep(time.Until(claimed.Add(timeout)))
 	invoke(second, 10*time.Second)
-	got, _ = w.queue.Receive(ctx)
-	expectSubjects(t, "after the lease", got, "ProGet prod-eu: database Error")
+	expectSubjects(t, "after the lease", w.received(), "ProGet prod-eu: database Error")
 	invoke(second, 10*time.Second)
-	got, _ = w.queue.Receive(ctx)
-	expectSubjects(t, "once", got)
+	expectSubjects(t, "once", w.received())
+}
+
+// env is the environment the template gives the function, pointed at the
+// world's stack.
+func (w *world) env() []string {
+	return append(w.stack.Env(), "STATE_TABLE="+w.table, "ALERT_TOPIC_ARN="+w.people.TopicARN, "EVENT_TOPIC_ARN="+w.programs.TopicARN,
+		"TARGETS_PATH="+w.path, "METRICS_NAMESPACE="+w.ns, "CHECK_TIMEOUT=2s")
 }

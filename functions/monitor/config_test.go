@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proget-monitor/proget-monitor/internal/metrics"
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -15,21 +17,36 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.TargetsPath != "/proget-monitor/targets/" || c.MetricsNamespace != "ProGet" || c.FailureThreshold != 1 ||
-		c.RecoveryThreshold != 1 || c.CheckTimeout != 10*time.Second || c.MaxConcurrency != 128 || !c.ConnectorMetrics {
+		c.RecoveryThreshold != 1 || c.CheckTimeout != 10*time.Second || c.MaxConcurrency != 0 || c.Metrics != metrics.LevelInstance ||
+		c.TargetsCacheTTL != time.Hour || c.StateTTL != 30*24*time.Hour || c.EventTopicARN != "" || c.Subnets != nil || c.CertWarningDays != 14 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
 
+func TestLoadConfigReadsDaysAndLists(t *testing.T) {
+	env := map[string]string{"STATE_TABLE": "t", "ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:alerts",
+		"EVENT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:events", "REMINDER_INTERVAL": "1d", "STATE_TTL": "7d12h",
+		"SUBNET_IDS": "subnet-0a1b2c3d, subnet-4e5f6a7b", "METRICS": "full"}
+	c, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReminderInterval != 24*time.Hour || c.StateTTL != 7*24*time.Hour+12*time.Hour || len(c.Subnets) != 2 ||
+		c.Subnets[1] != "subnet-4e5f6a7b" || c.Metrics != metrics.LevelFull || c.EventTopicARN == "" {
+		t.Errorf("config %+v", c)
+	}
+}
+
 func TestLoadConfigNamesEveryProblem(t *testing.T) {
-	env := map[string]string{"ALERT_TOPIC_ARN": "alerts", "FAILURE_THRESHOLD": "0", "CHECK_TIMEOUT": "ten",
-		"TARGETS_PATH": "proget", "LOG_LEVEL": "loud", "CONNECTOR_METRICS": "maybe"}
+	env := map[string]string{"ALERT_TOPIC_ARN": "alerts", "EVENT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:events.fifo", "FAILURE_THRESHOLD": "0", "CHECK_TIMEOUT": "ten",
+		"TARGETS_PATH": "proget", "LOG_LEVEL": "loud", "METRICS": "everything", "REMINDER_INTERVAL": "1w"}
 	_, err := loadConfig(func(k string) string { return env[k] })
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"STATE_TABLE is required", "ALERT_TOPIC_ARN: \"alerts\" is not an ARN",
+	for _, want := range []string{"STATE_TABLE is required", "ALERT_TOPIC_ARN: \"alerts\" is not a topic ARN", "EVENT_TOPIC_ARN: \"arn:aws:sns:eu-west-1:123456789012:events.fifo\" is a FIFO topic",
 		"FAILURE_THRESHOLD: \"0\" is not a whole number from 1 to 100", "CHECK_TIMEOUT: \"ten\" is not a duration",
-		"TARGETS_PATH", "LOG_LEVEL", "CONNECTOR_METRICS"} {
+		"TARGETS_PATH", "LOG_LEVEL", "METRICS: \"everything\" is not one of fleet, instance, full", "REMINDER_INTERVAL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

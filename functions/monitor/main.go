@@ -6,14 +6,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
+	"syscall"
 	"time"
 	_ "time/tzdata" // maintenance windows name IANA zones; the runtime image may have none
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -22,24 +23,34 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/proget-monitor/proget-monitor/internal/alert"
+	"github.com/proget-monitor/proget-monitor/internal/deliver"
+	"github.com/proget-monitor/proget-monitor/internal/group"
 	"github.com/proget-monitor/proget-monitor/internal/metrics"
 	"github.com/proget-monitor/proget-monitor/internal/monitor"
 	"github.com/proget-monitor/proget-monitor/internal/proget"
+	"github.com/proget-monitor/proget-monitor/internal/publish"
+	"github.com/proget-monitor/proget-monitor/internal/render"
+	"github.com/proget-monitor/proget-monitor/internal/run"
 	"github.com/proget-monitor/proget-monitor/internal/store"
 	"github.com/proget-monitor/proget-monitor/internal/targets"
 )
 
 func main() {
+	tuneGC(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
 	level := new(slog.LevelVar)
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stdout, level)
+	// The log package's lines (aws-lambda-go reports a failed invocation with
+	// it) become JSON lines too, with the request id.
+	slog.SetDefault(log)
 	cfg, err := loadConfig(os.Getenv)
-	var handler func(context.Context, json.RawMessage) (monitor.Summary, error)
+	var handler func(context.Context, json.RawMessage) (any, error)
 	if err != nil {
 		// Every invocation fails with the reason, so the function's Errors
 		// metric and its alarm see a broken configuration.
-		log.Error("the function cannot run", "error", err)
-		handler = func(context.Context, json.RawMessage) (monitor.Summary, error) { return monitor.Summary{}, err }
+		handler = func(ctx context.Context, _ json.RawMessage) (any, error) {
+			requestLogger(ctx, log).Error("the function cannot run: fix its environment (template.yaml sets it)", "error", err)
+			return nil, invokeError("ConfigurationError", err)
+		}
 	} else {
 		level.Set(cfg.LogLevel)
 		awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
@@ -47,16 +58,22 @@ func main() {
 			log.Error("cannot load the AWS configuration", "error", err)
 			os.Exit(1)
 		}
-		handler = newApp(cfg, awsCfg, log).handle
+		handler = newApp(cfg, awsCfg, log, os.Getenv("AWS_LAMBDA_RUNTIME_API")).handle
 	}
 	lambda.Start(handler)
 }
 
 // app is the wired function; tests build it against a local AWS stack.
 type app struct {
-	runner      *monitor.Runner
+	runner      *run.Runner
+	changes     changeRecorder
 	targetsPath string
 	log         *slog.Logger
+}
+
+// changeRecorder records that the targets' parameters changed in SSM.
+type changeRecorder interface {
+	MarkTargetsChanged(ctx context.Context, change string, at time.Time) error
 }
 
 // AWS calls are retried with the SDK's standard retryer: exponential backoff
@@ -64,7 +81,40 @@ type app struct {
 // that an AWS outage does not turn into a retry storm.
 const awsMaxAttempts = 5
 
-func newApp(cfg config, awsCfg aws.Config, log *slog.Logger) *app {
+// tuneGC trades memory, which a function has reserved anyway, for CPU, which
+// it has little of (a 128 MB function gets about 7% of a vCPU): the heap may
+// grow to five times what is live before a collection, but never past three
+// quarters of the function's memory.
+func tuneGC(memoryMB string) {
+	mb, err := strconv.Atoi(memoryMB)
+	if err != nil || mb <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(mb) << 20 * 3 / 4)
+	debug.SetGCPercent(400)
+}
+
+// deliveryConcurrency bounds the instances whose state is written, and
+// alerts published, at once: DynamoDB and SNS calls, each on its connection.
+const deliveryConcurrency = 64
+
+// openFiles is the process's limit on open files: 1024 on Lambda.
+func openFiles() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<20 {
+		return 1 << 20
+	}
+	return int(l.Cur)
+}
+
+// Audiences: people read the alert topic (e-mail, SMS), programs the event
+// topic (SQS, Lambda, HTTPS).
+const (
+	audiencePeople   = "people"
+	audiencePrograms = "programs"
+)
+
+func newApp(cfg config, awsCfg aws.Config, log *slog.Logger, runtimeAPI string) *app {
 	awsCfg.Retryer = func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = awsMaxAttempts
@@ -72,56 +122,31 @@ func newApp(cfg config, awsCfg aws.Config, log *slog.Logger) *app {
 		})
 	}
 	source := targets.NewSSM(ssm.NewFromConfig(awsCfg))
-	source.CacheTTL = cfg.TargetsCacheTTL
+	states := store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.StateTable)
+	audiences := []deliver.Audience{{Name: audiencePeople, Format: render.Text}}
+	topics := map[string]string{audiencePeople: cfg.AlertTopicARN}
+	if cfg.EventTopicARN != "" {
+		audiences = append(audiences, deliver.Audience{Name: audiencePrograms, Format: render.JSON})
+		topics[audiencePrograms] = cfg.EventTopicARN
+	}
 	return &app{
-		runner: &monitor.Runner{
-			Targets:   source,
-			Checker:   proget.New(cfg.CheckTimeout, proget.WithMaxConnsPerHost(2)),
-			Store:     store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.StateTable),
-			Publisher: alert.NewSNS(sns.NewFromConfig(awsCfg), cfg.AlertTopicARN),
-			Metrics:   metrics.NewCloudWatch(cloudwatch.NewFromConfig(awsCfg), cfg.MetricsNamespace, cfg.ConnectorMetrics),
+		runner: &run.Runner{
+			Targets: source,
+			Checker: proget.New(cfg.CheckTimeout, proget.WithRuntimeAPI(runtimeAPI), proget.WithCertificateWarning(cfg.CertWarningDays)),
+			States:  states,
+			Outbox: &deliver.Outbox{Store: states, Publisher: publish.NewSNS(sns.NewFromConfig(awsCfg), topics),
+				Audiences: audiences, StateTTL: cfg.StateTTL, Concurrency: deliveryConcurrency},
+			Metrics: metrics.NewCloudWatch(cloudwatch.NewFromConfig(awsCfg), cfg.MetricsNamespace, cfg.Metrics),
 			Policy: monitor.Policy{FailureThreshold: cfg.FailureThreshold, RecoveryThreshold: cfg.RecoveryThreshold,
 				ReminderInterval: cfg.ReminderInterval, VersionNotices: cfg.VersionNotices},
-			Storm:          monitor.StormPolicy{Percent: cfg.StormPercent, MinInstances: cfg.StormMinInstances},
-			StateTTL:       cfg.StateTTL,
+			Storm:          group.Policy{Percent: cfg.StormPercent, MinInstances: cfg.StormMinInstances},
 			MaxConcurrency: cfg.MaxConcurrency,
+			OpenFiles:      openFiles,
+			TargetsTTL:     cfg.TargetsCacheTTL,
+			Subnets:        cfg.Subnets,
 		},
+		changes:     states,
 		targetsPath: cfg.TargetsPath,
 		log:         log,
 	}
-}
-
-// handle runs once per event: any EventBridge rule or Scheduler payload. A JSON
-// object with a top-level "targetsPath" checks that folder instead of TARGETS_PATH.
-func (a *app) handle(ctx context.Context, event json.RawMessage) (monitor.Summary, error) {
-	log := a.log
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		log = log.With("requestId", lc.AwsRequestID)
-	}
-	path, err := targetsPathOf(event, a.targetsPath)
-	if err != nil {
-		log.Error("invalid event", "error", err)
-		return monitor.Summary{}, err
-	}
-	return a.runner.Run(ctx, log, path)
-}
-
-func targetsPathOf(event json.RawMessage, def string) (string, error) {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(event, &fields) != nil {
-		return def, nil // not an object: a plain schedule
-	}
-	raw, ok := fields["targetsPath"]
-	if !ok || string(raw) == "null" {
-		return def, nil
-	}
-	var p string
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return "", fmt.Errorf("the event's targetsPath must be a string like \"/proget-monitor/targets/\"")
-	}
-	path, err := targets.NormalizePath(p)
-	if err != nil {
-		return "", fmt.Errorf("the event's targetsPath: %w", err)
-	}
-	return path, nil
 }

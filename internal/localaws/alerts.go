@@ -21,12 +21,20 @@ type AlertQueue struct {
 
 // NewAlertQueue creates a topic and a queue named name, and subscribes the queue.
 func NewAlertQueue(ctx context.Context, cfg aws.Config, name string) (*AlertQueue, error) {
-	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
+	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
 	if err != nil {
 		return nil, fmt.Errorf("create topic %s: %w", name, err)
 	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	return SubscribeQueue(ctx, cfg, aws.ToString(topic.TopicArn), name, "")
+}
+
+// SubscribeQueue creates a queue named name and subscribes it to a topic, with
+// a subscription filter policy on message attributes when filterPolicy is not
+// empty.
+func SubscribeQueue(ctx context.Context, cfg aws.Config, topicARN, name, filterPolicy string) (*AlertQueue, error) {
+	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name),
+		Attributes: map[string]string{"VisibilityTimeout": "0"}})
 	if err != nil {
 		return nil, fmt.Errorf("create queue %s: %w", name, err)
 	}
@@ -35,11 +43,15 @@ func NewAlertQueue(ctx context.Context, cfg aws.Config, name string) (*AlertQueu
 	if err != nil {
 		return nil, fmt.Errorf("read the ARN of queue %s: %w", name, err)
 	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}); err != nil {
-		return nil, fmt.Errorf("subscribe queue %s to its topic: %w", name, err)
+	in := &sns.SubscribeInput{TopicArn: aws.String(topicARN), Protocol: aws.String("sqs"),
+		Endpoint: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}
+	if filterPolicy != "" {
+		in.Attributes = map[string]string{"FilterPolicy": filterPolicy}
 	}
-	return &AlertQueue{TopicARN: aws.ToString(topic.TopicArn), QueueURL: aws.ToString(q.QueueUrl), sqs: sqsc}, nil
+	if _, err := snsc.Subscribe(ctx, in); err != nil {
+		return nil, fmt.Errorf("subscribe queue %s to %s: %w", name, topicARN, err)
+	}
+	return &AlertQueue{TopicARN: topicARN, QueueURL: aws.ToString(q.QueueUrl), sqs: sqsc}, nil
 }
 
 // Delivery is one SNS notification as an SQS subscriber receives it.
@@ -49,9 +61,13 @@ type Delivery struct {
 	Attributes map[string]string
 }
 
-// Receive drains the queue and returns what it held, oldest first.
+// Receive drains the queue and returns what it held, oldest first. A
+// message whose receive's answer was lost on the way is visible again at
+// once (the queue's visibility timeout is 0), and read once even if it then
+// comes twice.
 func (q *AlertQueue) Receive(ctx context.Context) ([]Delivery, error) {
 	var out []Delivery
+	seen := map[string]bool{}
 	for {
 		resp, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.QueueURL), MaxNumberOfMessages: 10})
 		if err != nil {
@@ -61,6 +77,13 @@ func (q *AlertQueue) Receive(ctx context.Context) ([]Delivery, error) {
 			return out, nil
 		}
 		for _, m := range resp.Messages {
+			if _, err := q.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return nil, fmt.Errorf("delete from %s: %w", q.QueueURL, err)
+			}
+			if seen[aws.ToString(m.MessageId)] {
+				continue
+			}
+			seen[aws.ToString(m.MessageId)] = true
 			var env struct {
 				Subject           string
 				Message           string
@@ -74,9 +97,6 @@ func (q *AlertQueue) Receive(ctx context.Context) ([]Delivery, error) {
 				d.Attributes[k] = v.Value
 			}
 			out = append(out, d)
-			if _, err := q.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				return nil, fmt.Errorf("delete from %s: %w", q.QueueURL, err)
-			}
 		}
 	}
 }

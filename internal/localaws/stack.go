@@ -26,6 +26,25 @@ import (
 // Region is the region the local stack pretends to be.
 const Region = "us-east-1"
 
+// Backend is the emulator that serves a stack's AWS calls (CloudWatch aside).
+type Backend string
+
+const (
+	// Kumo is fast and runs in process, but accepts requests AWS rejects.
+	Kumo Backend = "kumo"
+	// Moto is a shared moto_server process: slower to start, but it rejects
+	// what AWS rejects.
+	Moto Backend = "moto"
+)
+
+// Backends are every backend, for tests that run on each (see Each).
+var Backends = []Backend{Kumo, Moto}
+
+// cloudWatch is CloudWatch's SigV4 signing name. Its calls always go to kumo:
+// the Go SDK's CloudWatch client speaks Smithy RPC v2 CBOR, which moto 5.2.1
+// cannot read.
+const cloudWatch = "monitoring"
+
 // Fault decides, per call, whether to disturb it.
 type Fault func(op string) Injection
 
@@ -35,18 +54,22 @@ type Injection struct {
 	Delay  time.Duration
 	Status int
 	Code   string
+	// Message is the error's text, as AWS words it ("" for a generic one).
+	Message string
 }
 
 // Fail is an Injection that answers an AWS error.
 func Fail(status int, code string) Injection { return Injection{Status: status, Code: code} }
 
-// Stack is kumo behind a recording proxy.
+// Stack is an AWS emulator behind a recording proxy: the chosen backend for
+// every service but CloudWatch, which kumo serves.
 type Stack struct {
 	// URL is the proxy's address: point SDK clients (or AWS_ENDPOINT_URL) at it.
 	URL string
 
-	kumo  *kumo.Server
-	proxy *httptest.Server
+	backend Backend
+	kumo    *kumo.Server
+	proxy   *httptest.Server
 
 	mu      sync.Mutex
 	calls   map[string]int
@@ -54,12 +77,42 @@ type Stack struct {
 	fault   Fault
 }
 
-// Start starts kumo and the proxy in front of it.
+// Start starts a kumo stack. It is StartOn(Kumo), which cannot fail.
 func Start() *Stack {
-	s := &Stack{kumo: kumo.NewServer(), calls: map[string]int{}}
-	target, _ := url.Parse(s.kumo.URL)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.ModifyResponse = addCRC32
+	s, err := StartOn(Kumo)
+	if err != nil {
+		panic(err) // unreachable: kumo runs in process
+	}
+	return s
+}
+
+// StartOn starts a stack on backend b. A Moto stack starts this process's
+// shared moto_server on first use (see Shutdown), and an in-process kumo for
+// CloudWatch.
+func StartOn(b Backend) (*Stack, error) {
+	var backendURL *url.URL
+	switch b {
+	case Kumo:
+	case Moto:
+		u, err := motoURL()
+		if err != nil {
+			return nil, err
+		}
+		backendURL = u
+	default:
+		return nil, fmt.Errorf("unknown AWS backend %q (want %q or %q)", b, Kumo, Moto)
+	}
+	s := &Stack{backend: b, kumo: kumo.NewServer(), calls: map[string]int{}}
+	kumoURL, err := url.Parse(s.kumo.URL)
+	if err != nil {
+		s.kumo.Close()
+		return nil, fmt.Errorf("kumo's address %q: %w", s.kumo.URL, err)
+	}
+	toKumo := reverseProxy(kumoURL)
+	toBackend := toKumo
+	if backendURL != nil {
+		toBackend = reverseProxy(backendURL)
+	}
 	s.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -81,22 +134,32 @@ func Start() *Stack {
 				}
 			}
 			if inj.Status != 0 {
-				body := fmt.Sprintf(`{"__type":%q,"message":"injected by the test stack"}`, inj.Code)
-				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-				w.Header().Set("X-Amzn-Errortype", inj.Code)
-				w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
-				w.WriteHeader(inj.Status)
-				io.WriteString(w, body)
+				writeFault(w, r, inj)
 				return
 			}
 		}
-		rp.ServeHTTP(w, r)
+		if signingName(r) == cloudWatch {
+			toKumo.ServeHTTP(w, r)
+			return
+		}
+		toBackend.ServeHTTP(w, r)
 	}))
 	s.URL = s.proxy.URL
-	return s
+	return s, nil
 }
 
-// Close stops the proxy and kumo.
+// reverseProxy forwards to target. The Host header stays the proxy's, so that
+// the URLs a backend builds from it (SQS queue URLs) lead back through the proxy.
+func reverseProxy(target *url.URL) *httputil.ReverseProxy {
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = addCRC32
+	return rp
+}
+
+// Backend is the emulator that serves the stack's calls other than CloudWatch's.
+func (s *Stack) Backend() Backend { return s.backend }
+
+// Close stops the proxy and the stack's kumo (not the shared moto_server).
 func (s *Stack) Close() {
 	s.proxy.Close()
 	s.kumo.Close()
@@ -146,6 +209,7 @@ func (s *Stack) Config(ctx context.Context) (aws.Config, error) {
 }
 
 // Env is the environment that points a separate process's SDK at the stack.
+// Every service goes to the proxy, which routes as it does for this process.
 func (s *Stack) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL=" + s.URL,
@@ -167,7 +231,7 @@ func addCRC32(resp *http.Response) error {
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return err
+		return fmt.Errorf("read a DynamoDB response to checksum it: %w", err)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
@@ -176,14 +240,19 @@ func addCRC32(resp *http.Response) error {
 
 var scopeRE = regexp.MustCompile(`Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request`)
 
+// signingName is the service a request was signed for ("dynamodb",
+// "monitoring"), from its SigV4 credential scope, or "unknown".
+func signingName(r *http.Request) string {
+	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		return m[1]
+	}
+	return "unknown"
+}
+
 // Operation names a call as "service.Operation" from what is on the wire, for
 // each protocol the SDK speaks: JSON (X-Amz-Target), Smithy RPC v2 CBOR
 // (/service/X/operation/Op) and query (Action=Op in the form).
 func Operation(r *http.Request, body []byte) string {
-	service := "unknown"
-	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-		service = m[1]
-	}
 	op := "unknown"
 	switch {
 	case r.Header.Get("X-Amz-Target") != "":
@@ -196,7 +265,7 @@ func Operation(r *http.Request, body []byte) string {
 			op = form.Get("Action")
 		}
 	}
-	return service + "." + op
+	return signingName(r) + "." + op
 }
 
 // FailOn is a Fault that fails every call of one operation ("sns.Publish").

@@ -129,7 +129,31 @@ func (s Schedule) Active(t time.Time) bool {
 	return false
 }
 
+// Until is when the maintenance that t falls in ends (the latest end, should
+// windows overlap), or the zero time when t is not in maintenance.
+func (s Schedule) Until(t time.Time) time.Time {
+	var end time.Time
+	if !s.until.IsZero() && t.Before(s.until) {
+		end = s.until
+	}
+	for _, w := range s.windows {
+		if e, ok := w.window(t); ok && e.After(end) {
+			end = e
+		}
+	}
+	return end
+}
+
+// End is the end of a one-off maintenance (an RFC 3339 setting), or zero.
+func (s Schedule) End() time.Time { return s.until }
+
 func (w window) active(t time.Time) bool {
+	_, ok := w.window(t)
+	return ok
+}
+
+// window returns the end of the occurrence of w that t falls in.
+func (w window) window(t time.Time) (time.Time, bool) {
 	local := t.In(w.loc)
 	// A window that started yesterday may still be running.
 	for back := 0; back <= 1; back++ {
@@ -144,10 +168,10 @@ func (w window) active(t time.Time) bool {
 		}
 		end := shift(at(endDay, w.end), +1)
 		if !t.Before(start) && t.Before(end) {
-			return true
+			return end, true
 		}
 	}
-	return false
+	return time.Time{}, false
 }
 
 // at is the moment of a wall-clock time on a day; a time skipped by a

@@ -1,3 +1,4 @@
-// Package metrics turns a run's observations into CloudWatch datums and
-// publishes them with PutMetricData, in as few calls as the API allows.
+// Package metrics turns a run into CloudWatch datums (pure: what to publish at
+// which level) and publishes them, within CloudWatch's rules for a
+// PutMetricData call.
 package metrics

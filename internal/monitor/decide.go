@@ -12,10 +12,10 @@ import (
 
 // Policy holds the settings that shape decisions.
 type Policy struct {
-	// FailureThreshold is how many consecutive runs a component must read bad
-	// before the change is confirmed (and alerted).
+	// FailureThreshold is how many consecutive runs a component must read not
+	// healthy before its problem is confirmed (and alerted).
 	FailureThreshold int
-	// RecoveryThreshold is how many consecutive good runs confirm a recovery.
+	// RecoveryThreshold is how many consecutive healthy runs confirm a recovery.
 	RecoveryThreshold int
 	// ReminderInterval, when set, repeats a still-bad status at most this often.
 	ReminderInterval time.Duration
@@ -33,15 +33,8 @@ const removedDetail = "no longer reported by ProGet"
 // Decide is the monitor's decision: from what was remembered of an instance (the
 // zero State the first time it is seen) and what one check observed, it returns
 // what to remember now and the alert to send, if any. It does no I/O and reads no
-// clock: the observation's time is the time of the decision.
-//
-// Rules: a component's status changes once the new reading has repeated for the
-// threshold; an alert is due when the confirmed status and the last alerted status
-// differ in class (OK, warning, critical), so a change of detail text alone, or a
-// flap shorter than the threshold, alerts nobody. When the instance is down, its
-// components are not reported one by one: they keep what they had. During
-// maintenance, state follows the readings but nobody is told, so when it ends
-// only what differs from what people last heard is alerted.
+// clock: the observation's time is the time of the decision. The rules are in
+// doc.go.
 func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
 	now := obs.Time
 	next := prev
@@ -49,27 +42,34 @@ func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
 	next.Components = make(map[string]ComponentState, len(prev.Components)+8)
 	maps.Copy(next.Components, prev.Components)
 
-	seen := make(map[string]bool, len(next.Components))
-	for _, r := range obs.Readings() {
+	readings, listed := tracked(obs, prev)
+	seen := make(map[string]bool, len(readings))
+	for _, r := range readings {
 		seen[r.Component] = true
 		c, known := next.Components[r.Component]
 		next.Components[r.Component] = p.advance(c, known, r, now)
 	}
-	if obs.Up {
+	if obs.Up() {
 		for name, c := range next.Components {
 			if seen[name] || !readable(name, obs) || c.Status == StatusRemoved {
 				continue
 			}
-			if c.Alerted.Class() == ClassOK {
-				delete(next.Components, name) // nobody was told it was bad: forget it quietly
+			if c.Alerted.Class() == ClassOK || forgettable(name) {
+				// Gone, or listed beyond the tracking cap, while nobody was
+				// told it was bad; or a probe or certificate check the user
+				// removed: forgotten quietly.
+				delete(next.Components, name)
 				continue
+			}
+			if listed[name] {
+				continue // still listed, beyond the cap: kept as it was
 			}
 			// Kept until people are told it is gone.
 			c.Status, c.Detail, c.Since, c.Observed, c.ObservedSince = StatusRemoved, removedDetail, now, StatusRemoved, now
 			next.Components[name] = c
 		}
 	}
-	if obs.Up && obs.HealthRead {
+	if obs.Up() && obs.HealthRead {
 		if next.Release == "" {
 			next.ReleaseTold = obs.Release // first sight: nothing to report
 		}
@@ -85,7 +85,7 @@ func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
 		return next, nil
 	}
 
-	down := next.Components[ComponentInstance].Status == StatusDown
+	down := !next.Components[ComponentInstance].Status.Healthy()
 	var changes []Change
 	for _, name := range componentOrder(next.Components) {
 		c := next.Components[name]
@@ -113,7 +113,59 @@ func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
 		return next, nil
 	}
 	sortChanges(changes)
-	return next, newAlert(obs, next, changes, notices)
+	return next, &Alert{
+		ID:       alertID(obs.Target.Key, now, changes, notices),
+		Instance: obs.Target.Name,
+		URL:      obs.Target.URL,
+		Severity: severity(changes),
+		Time:     now,
+		Changes:  changes,
+		Notices:  notices,
+	}
+}
+
+// tracked is what the observation says, with at most MaxConnectors
+// connectors: problems first (those already tracked before new ones), then
+// recoveries people have to hear of, then connectors already tracked, then new
+// ones in ProGet's order. listed names every connector ProGet listed, tracked
+// or not, so that none it still lists is taken for removed.
+func tracked(obs Observation, prev State) ([]Reading, map[string]bool) {
+	readings := obs.Readings()
+	if !obs.Up() || len(obs.ConnectorList) <= MaxConnectors {
+		return readings, nil
+	}
+	head := readings[:len(readings)-len(obs.ConnectorList)]
+	listed := make(map[string]bool, len(obs.ConnectorList))
+	var buckets [5][]Reading
+	for _, r := range obs.ConnectorList {
+		listed[r.Component] = true
+		c, known := prev.Components[r.Component]
+		switch {
+		case !r.Status.Healthy() && known:
+			buckets[0] = append(buckets[0], r)
+		case !r.Status.Healthy():
+			buckets[1] = append(buckets[1], r)
+		case known && c.Alerted.Class() != ClassOK:
+			buckets[2] = append(buckets[2], r)
+		case known:
+			buckets[3] = append(buckets[3], r)
+		default:
+			buckets[4] = append(buckets[4], r)
+		}
+	}
+	out := slices.Clone(head)
+	for i, r := range out {
+		if r.Component == ComponentConnectorHealth {
+			out[i].Detail = fmt.Sprintf("%d connectors listed; %d are tracked, those with problems first", len(obs.ConnectorList), MaxConnectors)
+		}
+	}
+	left := MaxConnectors
+	for _, b := range buckets {
+		n := min(left, len(b))
+		out = append(out, b[:n]...)
+		left -= n
+	}
+	return out, listed
 }
 
 // notices reports what changed in version and extensions since people were last
@@ -159,28 +211,36 @@ func diff(old, cur []string) string {
 	return strings.Join(parts, "; ")
 }
 
-// advance applies one reading to one component.
+// advance applies one reading to one component. The streak counts runs on the
+// same side (healthy or not), whatever mix of statuses they read, so a
+// connector alternating Error and Rejected is as confirmed as one reading
+// Error every run; the latest status is the one reported.
 func (p Policy) advance(c ComponentState, known bool, r Reading, now time.Time) ComponentState {
-	if known && c.Observed == r.Status {
+	healthy := r.Status.Healthy()
+	if known && c.Observed != "" && c.Observed.Healthy() == healthy {
 		c.Streak = min(c.Streak+1, p.streakCap())
 	} else {
-		c.Observed, c.ObservedSince, c.Streak = r.Status, now, 1
+		c.ObservedSince, c.Streak = now, 1
 	}
-	if !known && r.Status.Healthy() {
+	c.Observed = r.Status
+	switch {
+	case !known && healthy:
 		// A healthy component seen for the first time is recorded silently.
 		c.Status, c.Alerted, c.Since, c.Detail = r.Status, r.Status, now, r.Detail
-		return c
-	}
-	if c.Status == r.Status {
+	case c.Status != "" && c.Status.Healthy() == healthy:
+		// On the confirmed side still: follow the latest status and detail.
+		if c.Status != r.Status {
+			c.Status, c.Since = r.Status, now
+		}
 		c.Detail = r.Detail
-		return c
-	}
-	threshold := p.RecoveryThreshold
-	if !r.Status.Healthy() {
-		threshold = p.FailureThreshold
-	}
-	if c.Streak >= max(threshold, 1) {
-		c.Status, c.Since, c.Detail = r.Status, c.ObservedSince, r.Detail
+	default:
+		threshold := p.RecoveryThreshold
+		if !healthy {
+			threshold = p.FailureThreshold
+		}
+		if c.Streak >= max(threshold, 1) {
+			c.Status, c.Since, c.Detail = r.Status, c.ObservedSince, r.Detail
+		}
 	}
 	return c
 }
@@ -193,58 +253,57 @@ func readable(name string, obs Observation) bool {
 		return false // always present while the instance is up
 	case strings.HasPrefix(name, ConnectorPrefix):
 		return obs.ConnectorsRead
+	case strings.HasPrefix(name, ProbePrefix), name == ComponentCertificate:
+		return true // configured by the user: what the observation lacks was removed
 	default:
 		return obs.HealthRead
 	}
 }
 
-var componentRank = map[string]int{
-	ComponentInstance: 0, ComponentDatabase: 1, ComponentLicense: 2, ComponentService: 3,
-	ComponentReplicationServer: 4, ComponentReplicationClient: 5, ComponentConnectorHealth: 6,
+// forgettable components are the user's own checks: removing one from the
+// configuration is not news, whatever its status.
+func forgettable(name string) bool {
+	return strings.HasPrefix(name, ProbePrefix) || name == ComponentCertificate
 }
 
-// compareComponents orders components as people read them: the instance, its
-// parts, then connectors by name.
-func compareComponents(a, b string) int {
-	ra, oka := componentRank[a]
-	rb, okb := componentRank[b]
-	switch {
-	case oka && okb:
-		return ra - rb
-	case oka:
-		return -1
-	case okb:
-		return 1
+var componentRank = map[string]int{
+	ComponentInstance: 0, ComponentDatabase: 1, ComponentLicense: 2, ComponentService: 3,
+	ComponentReplicationServer: 4, ComponentReplicationClient: 5, ComponentCertificate: 6, ComponentConnectorHealth: 8,
+}
+
+// rank places a component: named ones first, probes before connectors.
+func rank(c string) int {
+	if r, ok := componentRank[c]; ok {
+		return r
+	}
+	if strings.HasPrefix(c, ProbePrefix) {
+		return 7
+	}
+	return 9
+}
+
+// CompareComponents orders components as people read them: the instance, its
+// parts, the certificate, the probes, then connectors, each family by name.
+func CompareComponents(a, b string) int {
+	if d := rank(a) - rank(b); d != 0 {
+		return d
 	}
 	return strings.Compare(a, b)
 }
 
 func componentOrder(m map[string]ComponentState) []string {
 	names := slices.Collect(maps.Keys(m))
-	slices.SortFunc(names, compareComponents)
+	slices.SortFunc(names, CompareComponents)
 	return names
 }
 
 func sortChanges(cs []Change) {
-	slices.SortStableFunc(cs, func(a, b Change) int { return compareComponents(a.Component, b.Component) })
+	slices.SortStableFunc(cs, func(a, b Change) int { return CompareComponents(a.Component, b.Component) })
 }
 
-func newAlert(obs Observation, next State, changes []Change, notices []Notice) *Alert {
-	return &Alert{
-		ID:       alertID(obs.Target.Key, obs.Time, changes, notices),
-		Instance: obs.Target.Name,
-		URL:      obs.Target.URL,
-		Severity: severity(changes),
-		Time:     obs.Time,
-		Changes:  changes,
-		Notices:  notices,
-		Problems: problems(next),
-	}
-}
-
-// severity is critical when anything went bad, warning when only the
-// monitoring is impaired, resolved when everything recovered, and info when
-// nothing changed but a version or extensions.
+// severity is critical when anything is bad after the changes, warning when
+// only the monitoring is impaired, resolved when everything in them recovered,
+// and info when nothing changed but a version or extensions.
 func severity(changes []Change) Severity {
 	if len(changes) == 0 {
 		return SeverityInfo
@@ -261,11 +320,12 @@ func severity(changes []Change) Severity {
 	return s
 }
 
-// problems lists the components that are bad after this run. While the instance
-// is down, its components' last readings are stale, so only the instance counts.
-func problems(s State) []Problem {
-	if inst, ok := s.Components[ComponentInstance]; ok && inst.Status == StatusDown {
-		return []Problem{{Component: ComponentInstance, Status: StatusDown, Detail: inst.Detail}}
+// Problems lists the components that are bad in a state. While the instance
+// is not answering as ProGet, its components' last readings are stale, so
+// only the instance counts.
+func Problems(s State) []Problem {
+	if inst, ok := s.Components[ComponentInstance]; ok && !inst.Status.Healthy() {
+		return []Problem{{Component: ComponentInstance, Status: inst.Status, Detail: inst.Detail}}
 	}
 	var out []Problem
 	for _, name := range componentOrder(s.Components) {
@@ -274,6 +334,18 @@ func problems(s State) []Problem {
 		}
 	}
 	return out
+}
+
+// Critical reports whether a problem of the state is confirmed critical: what
+// pages someone. While the instance itself is unhealthy, only its status
+// counts (its components keep what they last read).
+func Critical(s State) bool {
+	for _, p := range Problems(s) {
+		if p.Status.Class() == ClassCritical {
+			return true
+		}
+	}
+	return false
 }
 
 // alertID is stable for one alert: it is derived from what the alert says, so a

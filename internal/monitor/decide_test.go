@@ -2,10 +2,11 @@ package monitor
 
 import (
 	"fmt"
-	"github.com/proget-monitor/proget-monitor/internal/maintenance"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proget-monitor/proget-monitor/internal/maintenance"
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -16,11 +17,15 @@ var prodEU = Target{Name: "prod-eu", Key: "/proget-monitor/targets/prod-eu", URL
 // "down" makes it a Down observation; "connectors=X" sets the endpoint state.
 func obs(step int, spec ...string) Observation {
 	o := Observation{Target: prodEU, Time: t0.Add(time.Duration(step) * 5 * time.Minute),
-		Up: true, HealthRead: true, ConnectorsRead: true,
+		Instance: Reading{Component: ComponentInstance, Status: StatusOK}, HealthRead: true, ConnectorsRead: true,
 		Connectors: Reading{Component: ComponentConnectorHealth, Status: StatusOK}}
 	for _, s := range spec {
 		if s == "down" {
-			o.Up, o.Reason = false, "connection refused"
+			o.Instance = Reading{Component: ComponentInstance, Status: StatusDown, Detail: "connection refused"}
+			continue
+		}
+		if st, ok := strings.CutPrefix(s, "instance="); ok {
+			o.Instance = Reading{Component: ComponentInstance, Status: Status(st), Detail: "detail of instance"}
 			continue
 		}
 		name, st, _ := strings.Cut(s, "=")
@@ -179,9 +184,13 @@ func TestDecideSinceIsFirstBadReading(t *testing.T) {
 func TestAlertProblemsAndID(t *testing.T) {
 	p := Policy{FailureThreshold: 1, RecoveryThreshold: 1}
 	s, _ := Decide(State{}, obs(0, "database=Error", "license=OK"), p)
-	_, a := Decide(s, obs(1, "database=Error", "license=Error"), p)
-	if len(a.Problems) != 2 || a.Problems[0].Component != ComponentDatabase || a.Problems[1].Component != ComponentLicense {
-		t.Errorf("problems = %+v, want database and license", a.Problems)
+	next, a := Decide(s, obs(1, "database=Error", "license=Error"), p)
+	if ps := Problems(next); len(ps) != 2 || ps[0].Component != ComponentDatabase || ps[1].Component != ComponentLicense {
+		t.Errorf("problems = %+v, want database and license", ps)
+	}
+	down, _ := Decide(next, obs(2, "down"), p)
+	if ps := Problems(down); len(ps) != 1 || ps[0].Status != StatusDown {
+		t.Errorf("problems while down = %+v, want only the instance", ps)
 	}
 	_, again := Decide(s, obs(1, "database=Error", "license=Error"), p)
 	if a.ID == "" || again.ID != a.ID {
@@ -300,28 +309,20 @@ func TestVersionNotices(t *testing.T) {
 	}
 }
 
-func TestBoundOutboxMergesOldest(t *testing.T) {
-	var outbox []Alert
-	for i := range 15 {
-		to := StatusDown
-		if i%2 == 1 {
-			to = StatusOK
-		}
-		outbox = append(outbox, Alert{ID: fmt.Sprint(i), Severity: severity([]Change{{To: to}}),
-			Changes: []Change{{Component: ComponentInstance, To: to}}})
+// A URL now answered by another product is a warning: the database error its
+// components last read is not what pages.
+func TestCriticalFollowsTheInstance(t *testing.T) {
+	p := Policy{FailureThreshold: 1, RecoveryThreshold: 1}
+	s, _ := Decide(State{}, healthy(0), p)
+	s, _ = Decide(s, obs(1, "database=Error", "license=OK"), p)
+	if !Critical(s) {
+		t.Fatalf("a confirmed database error must be critical: %+v", s.Components)
 	}
-	got := boundOutbox(outbox, 10)
-	if len(got) != 10 {
-		t.Fatalf("%d alerts kept, want 10", len(got))
+	s, _ = Decide(s, obs(2, "instance="+string(StatusWrongProduct)), p)
+	if Critical(s) {
+		t.Errorf("an instance answered by another product is a warning, whatever its components last read: %+v", s.Components)
 	}
-	changes := 0
-	for _, a := range got {
-		changes += len(a.Changes)
-	}
-	if changes != 15 {
-		t.Errorf("%d changes kept of 15: merging must not drop any", changes)
-	}
-	if got[0].Severity != SeverityCritical || len(got[0].Changes) != 6 || got[9].ID != "14" {
-		t.Errorf("merged %+v, last %+v", got[0], got[9])
+	if s, _ = Decide(s, obs(3, "down"), p); !Critical(s) {
+		t.Errorf("a down instance is critical")
 	}
 }

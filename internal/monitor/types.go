@@ -14,17 +14,28 @@ type Status string
 const (
 	StatusOK    Status = "OK"
 	StatusError Status = "Error"
-	// StatusUnknown is a connector that ProGet has not checked yet, or a status
-	// value this monitor does not recognise. It is not a problem by itself.
+	// StatusUnknown is a connector that ProGet has not checked yet, or a
+	// connector state this monitor does not recognise. It is not a problem.
 	StatusUnknown Status = "Unknown"
-	// StatusDown means /health could not be reached or read.
+	// StatusDown means /health could not be reached or did not answer as ProGet does.
 	StatusDown Status = "Down"
 	// StatusRejected means ProGet refused the configured API key.
 	StatusRejected Status = "Rejected"
+	// StatusNoHealthAPI means /health answered 404: ProGet older than 5.2.9,
+	// or a url that is not ProGet's root.
+	StatusNoHealthAPI Status = "NoHealthAPI"
+	// StatusWrongProduct means /health answered for another Inedo product
+	// (BuildMaster, Otter): the url points at the wrong server.
+	StatusWrongProduct Status = "WrongProduct"
+	// StatusRedirected means a request was redirected to another host, which
+	// the monitor does not follow (a sign-in proxy, a moved server).
+	StatusRedirected Status = "Redirected"
 	// StatusUnsupported means the instance has no connector-health API (ProGet 2024+).
 	StatusUnsupported Status = "Unsupported"
 	// StatusNotConfigured means no API key is configured, so connectors are not checked.
 	StatusNotConfigured Status = "NotConfigured"
+	// StatusExpiring is a TLS certificate that expires within the warning days.
+	StatusExpiring Status = "Expiring"
 	// StatusRemoved is only ever the target of a change: the component disappeared
 	// (a connector deleted, replication switched off) while it was alerted as bad.
 	StatusRemoved Status = "Removed"
@@ -35,7 +46,7 @@ type Class int
 
 const (
 	ClassOK       Class = iota // nothing to do
-	ClassWarning               // the monitoring itself is impaired (e.g. a rejected API key)
+	ClassWarning               // the monitoring itself is impaired: fix the configuration
 	ClassCritical              // ProGet or one of its parts is broken
 )
 
@@ -44,7 +55,7 @@ func (s Status) Class() Class {
 	switch s {
 	case StatusError, StatusDown:
 		return ClassCritical
-	case StatusRejected:
+	case StatusRejected, StatusNoHealthAPI, StatusWrongProduct, StatusRedirected, StatusExpiring:
 		return ClassWarning
 	default:
 		return ClassOK
@@ -63,8 +74,15 @@ const (
 	ComponentReplicationServer = "replication-server"
 	ComponentReplicationClient = "replication-client"
 	ComponentConnectorHealth   = "connector-health"
+	ComponentCertificate       = "certificate"
 	ConnectorPrefix            = "connector:"
+	ProbePrefix                = "probe:"
 )
+
+// MaxConnectors bounds the connectors tracked per instance: each is a
+// component in the instance's stored state, which must fit one DynamoDB item.
+// Connectors that ProGet lists beyond it are not tracked, and never reported.
+const MaxConnectors = 500
 
 // Secret holds an API key. Its formatting and logging methods redact it so that a
 // key put by mistake into a log line, an error or a JSON document shows nothing.
@@ -98,6 +116,16 @@ type Target struct {
 	CABundle string
 	// Maintenance is when the instance is checked but nobody is alerted.
 	Maintenance maintenance.Schedule
+	// Probes ask the instance's feeds for packages, through their connectors.
+	Probes []Probe
+}
+
+// Probe is one request a package's users would make: a feed asked for a
+// package, which ProGet answers through the feed's connector.
+type Probe struct {
+	Label string // letters, digits, ".", "_", "-"; the component is "probe:<Label>"
+	Path  string // starts with "/", resolved under the instance's url
+	Key   bool   // send the instance's API key
 }
 
 // APIKeyParameter is the SSM parameter that holds the target's API key.
@@ -113,6 +141,16 @@ type InvalidTarget struct {
 	Checked bool
 }
 
+// Listing is what a targets path holds.
+type Listing struct {
+	Targets []Target
+	Invalid []InvalidTarget
+	// Parameters is how many parameters were found under the path, and
+	// Sample names a few, for a message when none of them makes an instance.
+	Parameters int
+	Sample     []string
+}
+
 // Reading is one component as seen by one check.
 type Reading struct {
 	Component string
@@ -124,15 +162,25 @@ type Reading struct {
 type Observation struct {
 	Target Target
 	Time   time.Time
+	// NotChecked says why the check could not be made here (the function
+	// ran out of open files): it is no evidence about the instance.
+	NotChecked string
 
-	// Up is true when /health answered and its body could be read.
-	Up bool
+	// Instance is the instance component: OK when /health answered as ProGet
+	// does (whatever the health it reports), otherwise Down, NoHealthAPI,
+	// WrongProduct or Redirected with the reason in its detail.
+	Instance Reading
 	// NetworkFailure is true when /health gave no HTTP answer at all
 	// (refused, reset, DNS, TLS, timeout): the likeliest cause may be on our side.
 	NetworkFailure bool
-	HTTPStatus     int
-	ResponseTime   time.Duration // of /health; zero when no answer came
-	Reason         string        // why the instance is Down
+	// Unreachable is true when no connection could be made at all: the name
+	// did not resolve, or nothing answered on its address. When most
+	// instances are unreachable, the function's own network is suspect.
+	Unreachable bool
+	HTTPStatus  int
+	// ResponseTime is how long /health took to answer, from sending the
+	// request; zero when no answer came.
+	ResponseTime time.Duration
 
 	// HealthRead is true when /health gave per-component statuses. A plain "OK"
 	// gives none, and stored components are then left as they were.
@@ -146,27 +194,45 @@ type Observation struct {
 	// ConnectorsRead is true when the connector list was read; only then are
 	// connectors that are absent from it removed.
 	ConnectorsRead bool
-	ConnectorList  []Reading // Component is "connector:<name>"
+	// ConnectorList is every connector ProGet listed (Component is
+	// "connector:<name>"); the decision tracks at most MaxConnectors of them.
+	ConnectorList []Reading
+
+	// Probes are the feed probes' outcomes (Component is "probe:<label>");
+	// the decision reads them only while the instance is up.
+	Probes []Reading
+	// Certificate is the TLS certificate the instance presented, read as
+	// a component (OK, or Expiring within the warning days); nil when the
+	// instance is not on https or the warning is off.
+	Certificate *Reading
+	// CertificateExpires is when that certificate expires (zero: none read).
+	CertificateExpires time.Time
 }
+
+// Up reports whether /health answered as ProGet does.
+func (o Observation) Up() bool { return o.Instance.Status == StatusOK }
 
 // Readings lists every component this observation says something about,
 // in a stable order: instance, health components, connector-health, connectors.
 func (o Observation) Readings() []Reading {
-	if !o.Up {
-		return []Reading{{Component: ComponentInstance, Status: StatusDown, Detail: o.Reason}}
+	inst := o.Instance
+	inst.Component = ComponentInstance
+	if !o.Up() {
+		return []Reading{inst}
 	}
-	out := make([]Reading, 0, 2+len(o.Health)+len(o.ConnectorList))
-	out = append(out, Reading{Component: ComponentInstance, Status: StatusOK})
+	out := make([]Reading, 0, 3+len(o.Health)+len(o.Probes)+len(o.ConnectorList))
+	out = append(out, inst)
 	out = append(out, o.Health...)
+	if o.Certificate != nil {
+		out = append(out, *o.Certificate)
+	}
+	out = append(out, o.Probes...)
 	out = append(out, o.Connectors)
 	return append(out, o.ConnectorList...)
 }
 
 // Healthy reports whether the instance is up and every component it reported is healthy.
 func (o Observation) Healthy() bool {
-	if !o.Up {
-		return false
-	}
 	for _, r := range o.Readings() {
 		if !r.Status.Healthy() {
 			return false
@@ -179,17 +245,18 @@ func (o Observation) Healthy() bool {
 type ComponentState struct {
 	// Status is the confirmed status (after the thresholds); empty until the
 	// first bad reading of a new component is confirmed.
-	Status Status    `json:"status,omitempty"`
-	Detail string    `json:"detail,omitempty"`
-	Since  time.Time `json:"since"`
+	Status Status
+	Detail string
+	Since  time.Time
 	// Alerted is the last status people were told about; empty when they were told nothing.
-	Alerted Status `json:"alerted,omitempty"`
-	// Observed, ObservedSince and Streak count consecutive identical readings, for the thresholds.
-	Observed      Status    `json:"observed"`
-	ObservedSince time.Time `json:"observedSince"`
-	Streak        int       `json:"streak"`
+	Alerted Status
+	// Observed is the latest reading; ObservedSince and Streak count the
+	// consecutive runs whose readings were on the same side (healthy or not).
+	Observed      Status
+	ObservedSince time.Time
+	Streak        int
 	// Notified is when people were last told about this status (alert or reminder).
-	Notified time.Time `json:"notified"`
+	Notified time.Time
 }
 
 // State is what is remembered of one instance between runs.
@@ -205,7 +272,7 @@ type State struct {
 	Extensions     []string
 	ExtensionsTold []string
 	// Outbox holds alerts claimed by a run but not yet known to be delivered.
-	Outbox []Alert
+	Outbox []Pending
 	// OutboxLease is when the run that last claimed the outbox gives up on it;
 	// until then no other run delivers it, so an alert is published once.
 	OutboxLease time.Time
@@ -222,6 +289,10 @@ type Change struct {
 	Since     time.Time `json:"since"`
 	// Reminder marks a status that has not changed but is still bad.
 	Reminder bool `json:"reminder,omitempty"`
+	// Meanwhile is the worst status a merged change passed through between
+	// From and To, when it is worse than both (Down between OK and OK):
+	// what happened while alerts could not be delivered.
+	Meanwhile Status `json:"meanwhile,omitempty"`
 }
 
 // Notice is information that is not an incident: a new ProGet version, or
@@ -252,17 +323,34 @@ type Problem struct {
 
 // Alert is one message about one instance, listing every change of one run.
 type Alert struct {
-	ID       string    `json:"id"`
-	Instance string    `json:"instance"`
-	URL      string    `json:"url"`
-	Severity Severity  `json:"severity"`
-	Time     time.Time `json:"time"`
-	Changes  []Change  `json:"changes"`
-	Notices  []Notice  `json:"notices,omitempty"`
-	// Problems lists what is bad after the changes, so a reader sees the whole picture.
-	Problems []Problem `json:"problems,omitempty"`
-	// Fleet marks an alert to be delivered in a fleet alert with others.
-	Fleet bool `json:"fleet,omitempty"`
+	ID       string
+	Instance string
+	URL      string
+	Severity Severity
+	Time     time.Time
+	Changes  []Change
+	Notices  []Notice
+}
+
+// Pending is an alert in an instance's outbox: claimed, not yet known to be
+// delivered.
+type Pending struct {
+	Alert
+	// Fleet is the id of the fleet message this alert is delivered in, with
+	// others of the same run; empty when it is delivered on its own.
+	Fleet string
+	// FleetSize is how many instances the fleet message was made for, and
+	// FleetChecked how many the run that grouped it checked.
+	FleetSize    int
+	FleetChecked int
+	// FleetNote is what the grouping run knew of the likeliest cause.
+	FleetNote string
+	// Tried is set once a publish of the alert may have reached SNS: it is then
+	// only ever sent again as it is, with its id, and never merged.
+	Tried bool
+	// Done lists the audiences (topics) that are done with it: they accepted
+	// it, or refused it even in its short form and it was given up for them.
+	Done []string
 }
 
 // ErrConflict is returned by a store when another run wrote the same instance first.

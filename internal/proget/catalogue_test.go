@@ -79,6 +79,7 @@ func healthy(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, healthyJSON
 func TestTLSFailures(t *testing.T) {
 	ca := newCA(t)
 	client := proget.New(2 * time.Second)
+	expired := time.Now().Add(-time.Hour)
 	selfSigned := httptest.NewUnstartedServer(http.HandlerFunc(healthy))
 	selfSigned.Config.ErrorLog = quiet
 	selfSigned.StartTLS()
@@ -94,8 +95,8 @@ func TestTLSFailures(t *testing.T) {
 			"Down: /health: TLS: the certificate is signed by an unknown authority (trust it with /proget-monitor/targets/prod-eu/ca-bundle)"},
 		{"internal CA trusted by ca-bundle", ca.server(t, http.HandlerFunc(healthy), "127.0.0.1", time.Now().Add(time.Hour)).URL, ca.pem,
 			"instance=OK database=OK license=OK service=OK connector-health=NotConfigured"},
-		{"expired", ca.server(t, http.HandlerFunc(healthy), "127.0.0.1", time.Now().Add(-time.Hour)).URL, ca.pem,
-			"Down: /health: TLS: the certificate has expired or is not yet valid"},
+		{"expired", ca.server(t, http.HandlerFunc(healthy), "127.0.0.1", expired).URL, ca.pem,
+			"Down: /health: TLS: the certificate expired on " + expired.UTC().Format(time.DateOnly) + " (renew it)"},
 		{"wrong host", ca.server(t, http.HandlerFunc(healthy), "proget.other.example", time.Now().Add(time.Hour)).URL, ca.pem,
 			"Down: /health: TLS: the certificate is not valid for 127.0.0.1"},
 		{"plain http on a TLS url", strings.Replace(httptest.NewServer(http.HandlerFunc(healthy)).URL, "http:", "https:", 1), "",
@@ -114,8 +115,14 @@ func TestTLSFailures(t *testing.T) {
 
 func TestNetworkFailures(t *testing.T) {
 	o := proget.New(2*time.Second).Check(context.Background(), target("https://proget.invalid", ""))
-	if o.Up || !o.NetworkFailure || o.Reason != "/health: DNS lookup of proget.invalid failed" {
-		t.Errorf("DNS failure: up=%v network=%v reason=%q", o.Up, o.NetworkFailure, o.Reason)
+	if got := summarize(o); !o.NetworkFailure || got != "Down: /health: DNS lookup of proget.invalid failed" {
+		t.Errorf("DNS failure: network=%v %s", o.NetworkFailure, got)
+	}
+	for _, bad := range []string{"ftp://proget.example", "proget.example", "http://"} {
+		o := proget.New(time.Second).Check(context.Background(), target(bad, key))
+		if got := summarize(o); got != "Down: the url is not an http or https URL: check "+targetKey+"/url" || o.NetworkFailure {
+			t.Errorf("%q: %s", bad, got)
+		}
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go func() {
@@ -129,13 +136,14 @@ func TestNetworkFailures(t *testing.T) {
 	}()
 	defer ln.Close()
 	o = proget.New(2*time.Second).Check(context.Background(), target("http://"+ln.Addr().String(), ""))
-	if o.Up || !o.NetworkFailure || o.Reason != "/health: the connection was closed before a full answer" {
-		t.Errorf("hang-up: up=%v network=%v reason=%q", o.Up, o.NetworkFailure, o.Reason)
+	if got := summarize(o); !o.NetworkFailure || got != "Down: /health: the connection was closed before a full answer" {
+		t.Errorf("hang-up: network=%v %s", o.NetworkFailure, got)
 	}
 }
 
 // TestHTTPStatusCatalogue: every status other than 200 and ProGet's JSON 500 is Down,
-// with the status and a short idea of the body.
+// with the status and a short idea of the body; 404 means there is no /health
+// to watch there.
 func TestHTTPStatusCatalogue(t *testing.T) {
 	client := proget.New(2 * time.Second)
 	for _, code := range []int{401, 403, 404, 429, 500, 502, 503} {
@@ -146,15 +154,17 @@ func TestHTTPStatusCatalogue(t *testing.T) {
 			}))
 			o := client.Check(context.Background(), target(srv.URL, ""))
 			srv.Close()
-			want := fmt.Sprintf("/health answered HTTP %d %s", code, http.StatusText(code))
+			want := fmt.Sprintf("Down: /health answered HTTP %d %s", code, http.StatusText(code))
 			switch {
+			case code == 404:
+				want = "NoHealthAPI: /health answered 404: ProGet older than 5.2.9 has no health endpoint, or the url is not ProGet's root (check " + targetKey + "/url)"
 			case strings.HasPrefix(body, "<html"):
 				want += `: an HTML page titled "Gateway"`
 			case body != "":
 				want += `: "upstream said no"`
 			}
-			if o.Up || o.NetworkFailure || o.Reason != want || o.HTTPStatus != code {
-				t.Errorf("%d %q: up=%v reason=%q\nwant %q", code, body, o.Up, o.Reason, want)
+			if got := summarize(o); o.NetworkFailure || got != want || o.HTTPStatus != code {
+				t.Errorf("%d %q: network=%v\ngot  %s\nwant %s", code, body, o.NetworkFailure, got, want)
 			}
 		}
 	}
@@ -192,7 +202,7 @@ func TestConnectorAnswerCatalogue(t *testing.T) {
 		{"numbers for strings", 200, `[{"id":1,"name":42,"state":7}]`, "OK 1"},
 		{"invalid utf-8 in a string", 200, "[{\"name\":\"caf\xe9\",\"state\":\"healthy\"}]", "OK 1"},
 		{"binary", 200, "\x00\xff\xfe\x01", "Error connector-health answered HTTP 200 but the body is not JSON: binary or non-UTF-8 data"},
-		{"enormous list: capped, problems kept", 200, many.String(), "OK 500"},
+		{"enormous list: every connector, the cap is the decision's", 200, many.String(), "OK 5000"},
 		{"duplicate names", 200, `[{"id":1,"name":"npm","state":"healthy"},{"id":2,"name":"npm","state":"error"}]`, "OK 2"},
 	}
 	client := proget.New(2 * time.Second)
@@ -218,9 +228,9 @@ func TestConnectorAnswerCatalogue(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
-			if len(o.ConnectorList) == proget.MaxConnectors {
-				if o.ConnectorList[0].Component != "connector:feed-4321" || !strings.Contains(o.Connectors.Detail, "5000 connectors; 500 are tracked") {
-					t.Errorf("capped list must keep the connector in error and say so: first %q, detail %q", o.ConnectorList[0].Component, o.Connectors.Detail)
+			if len(o.ConnectorList) == 5000 {
+				if c := o.ConnectorList[4321]; c.Component != "connector:feed-4321" || c.Status != monitor.StatusError {
+					t.Errorf("the list must come in ProGet's order, with its states: %+v", c)
 				}
 			}
 			names := map[string]bool{}

@@ -21,219 +21,281 @@ import (
 const (
 	// healthPath asks for JSON in a way every generation answers: 2023 and
 	// 2024-2025 ignore the query, 2026+ serves plain text at /health without it.
-	healthPath     = "/health?format=json"
+	healthPath = "/health?format=json"
+	// healthJSONPath is where ProGet 2026 first served its JSON: early 2026
+	// builds answer the query in plain text.
+	healthJSONPath = "/health/json"
 	connectorsPath = "/api/connector-health/"
 	apiKeyHeader   = "X-ApiKey"
-	maxRedirects   = 5
 
 	// DefaultMaxHealthBytes and DefaultMaxConnectorBytes cap what is read of a
 	// body: a health document is a few hundred bytes, a connector list a few
 	// hundred per connector.
 	DefaultMaxHealthBytes    = 1 << 20
 	DefaultMaxConnectorBytes = 8 << 20
+	// DefaultMaxProbeBytes caps what is read of a probe's answer: a packument
+	// can be megabytes, and what comes first is enough to judge it.
+	DefaultMaxProbeBytes = 4 << 20
 )
 
 // Client checks ProGet instances over HTTP. It is safe for concurrent use and
-// reuses connections per instance across checks.
+// reuses connections across checks.
 type Client struct {
-	http              *http.Client
-	withCA            sync.Map // PEM bundle -> *http.Client trusting it, shared by its instances
+	transport         *http.Transport
+	withCA            sync.Map // PEM bundle -> *http.Transport trusting it, shared by its instances
 	timeout           time.Duration
 	maxHealthBytes    int64
 	maxConnectorBytes int64
+	maxProbeBytes     int64
+	runtime           runtimeAPI
+	resolver          *net.Resolver
+	certWarning       int // days; 0: no certificate reading
+	now               func() time.Time
 }
 
 // Option configures a Client.
 type Option func(*Client)
 
-// WithMaxConnsPerHost bounds connections to one instance and sizes the idle pool.
-func WithMaxConnsPerHost(n int) Option {
+// WithRuntimeAPI names the Lambda Runtime API's address (host:port, as in
+// AWS_LAMBDA_RUNTIME_API): no instance can make the monitor connect to it,
+// whether by a redirect or by a DNS name, unless the instance's own url is it.
+// An address that is neither IP:port nor localhost:port is ignored; loopback
+// addresses are refused to other instances in any case.
+func WithRuntimeAPI(addr string) Option {
+	return func(c *Client) { c.runtime = parseRuntimeAPI(addr) }
+}
+
+// WithResolver resolves instance host names with r instead of the system's
+// resolver: a split-horizon DNS server, or a fixed answer in tests. What a
+// name resolves to is checked as any address is.
+func WithResolver(r *net.Resolver) Option {
+	return func(c *Client) { c.resolver = r }
+}
+
+// WithCertificateWarning reads an https instance's certificate as the
+// "certificate" component: OK while more than days remain before it
+// expires, Expiring within them. 0 (the default) reads no such component;
+// Observation.CertificateExpires is filled either way.
+func WithCertificateWarning(days int) Option {
+	return func(c *Client) { c.certWarning = max(days, 0) }
+}
+
+// WithClock sets the clock that a certificate's days left are counted from
+// (default time.Now). TLS verification always uses the real time.
+func WithClock(now func() time.Time) Option {
 	return func(c *Client) {
-		t := c.http.Transport.(*http.Transport)
-		t.MaxConnsPerHost, t.MaxIdleConnsPerHost = n, n
-	}
-}
-
-// New returns a client whose every request is bounded by timeout.
-func New(timeout time.Duration, opts ...Option) *Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	// Connections are reused per instance, but a large fleet must not hold
-	// thousands of idle connections (and their buffers) in a 128 MB function.
-	tr.MaxIdleConns = 128
-	tr.MaxIdleConnsPerHost = 2
-	tr.ReadBufferSize, tr.WriteBufferSize = 8<<10, 2<<10
-	tr.ResponseHeaderTimeout = timeout
-	c := &Client{
-		http:              &http.Client{Transport: tr, CheckRedirect: checkRedirect},
-		timeout:           timeout,
-		maxHealthBytes:    DefaultMaxHealthBytes,
-		maxConnectorBytes: DefaultMaxConnectorBytes,
-	}
-	for _, o := range opts {
-		o(c)
-	}
-	return c
-}
-
-// checkRedirect follows a few redirects, and never carries the API key to an
-// origin other than the one configured: Go forwards custom headers on a
-// redirect, even to another host.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
-	}
-	if origin(req.URL) != origin(via[0].URL) {
-		req.Header.Del(apiKeyHeader)
-	}
-	return nil
-}
-
-func origin(u *url.URL) string {
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
-}
-
-// Check reads both endpoints of one instance, concurrently, and returns what it
-// saw. It never fails: every problem ends as a status with a reason.
-func (c *Client) Check(ctx context.Context, t monitor.Target) monitor.Observation {
-	obs := monitor.Observation{Target: t}
-	var conn connectorsResult
-	var wg sync.WaitGroup
-	if !t.APIKey.IsZero() {
-		wg.Go(func() { conn = c.connectors(ctx, t) })
-	} else {
-		conn = connectorsResult{state: monitor.Reading{Status: monitor.StatusNotConfigured,
-			Detail: "no API key at " + t.APIKeyParameter()}, read: true}
-	}
-	c.health(ctx, t, &obs)
-	wg.Wait()
-	obs.Connectors = conn.state
-	obs.Connectors.Component = monitor.ComponentConnectorHealth
-	obs.ConnectorsRead = conn.read
-	for _, k := range conn.list {
-		obs.ConnectorList = append(obs.ConnectorList, monitor.Reading{
-			Component: monitor.ConnectorPrefix + k.Name, Status: k.Status, Detail: k.Detail})
-	}
-	redact(&obs, t.APIKey)
-	return obs
-}
-
-// redact removes the API key from every text that came from the instance: a
-// server that echoes the key in an error message must not put it in an alert.
-func redact(o *monitor.Observation, key monitor.Secret) {
-	if key.IsZero() {
-		return
-	}
-	r := strings.NewReplacer(key.Reveal(), "[redacted]")
-	o.Reason = r.Replace(o.Reason)
-	o.Release = r.Replace(o.Release)
-	for i := range o.Extensions {
-		o.Extensions[i] = r.Replace(o.Extensions[i])
-	}
-	o.Connectors.Detail = r.Replace(o.Connectors.Detail)
-	for _, list := range [][]monitor.Reading{o.Health, o.ConnectorList} {
-		for i := range list {
-			list[i].Component = r.Replace(list[i].Component)
-			list[i].Detail = r.Replace(list[i].Detail)
+		if now != nil {
+			c.now = now
 		}
 	}
 }
 
-// response is one bounded GET.
-type response struct {
-	status  int
-	body    []byte
-	final   *url.URL // where redirects ended
-	elapsed time.Duration
+// New returns a client that gives each request of a check at most timeout:
+// /health, connector-health and the probes are read concurrently.
+// A probe waits for a turn when the instance already has probesAtOnce
+// running, then has timeout of its own, so a check with n probes takes at
+// most about ceil(n/probesAtOnce) times timeout.
+func New(timeout time.Duration, opts ...Option) *Client {
+	c := &Client{
+		timeout:           timeout,
+		maxHealthBytes:    DefaultMaxHealthBytes,
+		maxConnectorBytes: DefaultMaxConnectorBytes,
+		maxProbeBytes:     DefaultMaxProbeBytes,
+		now:               time.Now,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Resolver: c.resolver, ControlContext: c.control}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           noteExhaustion(dialer.DialContext),
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: newSessionCache(c.now, sessionMaxAge)},
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		// No limit of connections per host: several instances may live behind
+		// one host (https://corp.example/proget-a, /proget-b), and a request
+		// waiting for another instance's connection would count against its
+		// timeout. Each check makes one request at a time, plus its probes
+		// (probesAtOnce).
+		MaxConnsPerHost: 0,
+		// Instances are checked once a run: an idle connection serves the
+		// rest of its own check (probes after /health) and nothing else, and
+		// every one kept is an open file the run cannot use (Lambda allows
+		// 1024) and memory in a 128 MB function.
+		MaxIdleConns:        IdleConns,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+		ReadBufferSize:      8 << 10,
+		WriteBufferSize:     2 << 10,
+	}
+	c.transport = tr
+	return c
 }
 
-// clientFor returns the HTTP client for a target: the shared one, or one that
-// also trusts the target's CA bundle. Verification is never switched off.
-func (c *Client) clientFor(t monitor.Target) *http.Client {
-	if t.CABundle == "" {
-		return c.http
+// Check reads both endpoints of one instance, /health then connector-health
+// on one connection (one dial, one TLS handshake, one open file per
+// instance: at a thousand instances, sockets and CPU are what a run is short
+// of), runs its probes meanwhile, and returns what it saw. It never fails:
+// every problem ends as a status with a reason. Probes are reported whatever
+// /health answered.
+func (c *Client) Check(ctx context.Context, t monitor.Target) monitor.Observation {
+	obs := monitor.Observation{Target: t,
+		Connectors: monitor.Reading{Component: monitor.ComponentConnectorHealth}}
+	ctx, exhausted := watchExhaustion(ctx)
+	defer func() {
+		if exhausted.Load() {
+			obs.NotChecked = "the function ran out of open files (Lambda allows 1024): lower MAX_CONCURRENCY"
+		}
+	}()
+	red := newRedactor(t.APIKey)
+	base, err := url.Parse(t.URL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		obs.Instance = monitor.Reading{Component: monitor.ComponentInstance, Status: monitor.StatusDown,
+			Detail: fmt.Sprintf("the url is not an http or https URL: check %s/url", t.Key)}
+		return obs
 	}
-	if hc, ok := c.withCA.Load(t.CABundle); ok {
-		return hc.(*http.Client)
+	f := &fetcher{client: c, rt: c.transportFor(t), target: t, base: base,
+		policy: policyFor(base.Hostname(), portOf(base)), red: red}
+	var conn connectorsResult
+	var wg sync.WaitGroup
+	if len(t.Probes) > 0 {
+		wg.Go(func() { obs.Probes = f.probes(ctx, t.Probes) })
+	}
+	f.health(ctx, &obs)
+	if !t.APIKey.IsZero() {
+		conn = f.connectors(ctx)
+	} else {
+		conn = connectorsResult{state: monitor.Reading{Status: monitor.StatusNotConfigured,
+			Detail: "no API key at " + t.APIKeyParameter()}, read: true}
+	}
+	wg.Wait()
+	obs.Connectors = conn.state
+	obs.Connectors.Component = monitor.ComponentConnectorHealth
+	obs.ConnectorsRead = conn.read
+	if len(conn.list) > 0 {
+		obs.ConnectorList = make([]monitor.Reading, 0, len(conn.list))
+	}
+	for _, k := range conn.list {
+		obs.ConnectorList = append(obs.ConnectorList, monitor.Reading{
+			Component: monitor.ConnectorPrefix + k.Name, Status: k.Status, Detail: k.Detail})
+	}
+	red.observation(&obs)
+	return obs
+}
+
+// transportFor returns the transport for a target: the shared one, or one
+// that also trusts the target's CA bundle. Verification is never switched off.
+// CloseIdleConnections closes the connections the checks left idle: each
+// instance is checked once a run, so they serve nothing but file
+// descriptors until the next one, and a run that starts from fresh
+// connections reads the certificate each instance serves now.
+func (c *Client) CloseIdleConnections() {
+	c.transport.CloseIdleConnections()
+	c.withCA.Range(func(_, tr any) bool {
+		tr.(*http.Transport).CloseIdleConnections()
+		return true
+	})
+}
+
+func (c *Client) transportFor(t monitor.Target) *http.Transport {
+	if t.CABundle == "" {
+		return c.transport
+	}
+	if tr, ok := c.withCA.Load(t.CABundle); ok {
+		return tr.(*http.Transport)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	if base := c.http.Transport.(*http.Transport).TLSClientConfig.RootCAs; base != nil {
-		pool = base.Clone()
-	}
 	pool.AppendCertsFromPEM([]byte(t.CABundle))
-	tr := c.http.Transport.(*http.Transport).Clone()
+	tr := c.transport.Clone()
 	tr.TLSClientConfig.RootCAs = pool
-	hc, _ := c.withCA.LoadOrStore(t.CABundle, &http.Client{Transport: tr, CheckRedirect: checkRedirect})
-	return hc.(*http.Client)
+	stored, _ := c.withCA.LoadOrStore(t.CABundle, tr)
+	return stored.(*http.Transport)
 }
 
-func (c *Client) get(ctx context.Context, client *http.Client, rawURL string, key monitor.Secret, limit int64) (response, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return response{}, err
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "proget-monitor")
-	if !key.IsZero() {
-		req.Header.Set(apiKeyHeader, key.Reveal())
-	}
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	r := response{status: resp.StatusCode, body: body, final: resp.Request.URL, elapsed: time.Since(start)}
-	if err != nil {
-		return r, fmt.Errorf("reading the body: %w", err)
-	}
-	if int64(len(body)) > limit {
-		return r, errTooLarge{limit}
-	}
-	return r, nil
-}
-
-type errTooLarge struct{ limit int64 }
-
-func (e errTooLarge) Error() string { return fmt.Sprintf("the body is larger than %d bytes", e.limit) }
-
-func (c *Client) health(ctx context.Context, t monitor.Target, obs *monitor.Observation) {
-	r, err := c.get(ctx, c.clientFor(t), t.URL+healthPath, monitor.Secret{}, c.maxHealthBytes)
-	obs.HTTPStatus, obs.ResponseTime = r.status, r.elapsed
-	if err != nil {
-		if r.status == 0 {
-			obs.NetworkFailure = true
-			obs.Reason = "/health: " + c.describeError(err, t)
-		} else {
-			obs.Reason = fmt.Sprintf("/health answered HTTP %d but %s", r.status, c.describeError(err, t))
+// health reads /health into the observation's instance reading and health.
+func (f *fetcher) health(ctx context.Context, obs *monitor.Observation) {
+	deadline := time.Now().Add(f.client.timeout)
+	a, err := f.get(ctx, deadline, healthPath, false, f.client.maxHealthBytes)
+	f.certificate(a.cert, err, obs)
+	if err == nil && a.unfollowed == nil && plainText(a) {
+		// An early ProGet 2026 build answers the query in plain text and serves
+		// its JSON only at /health/json: read that before judging. If it is not
+		// there (404, not JSON), the plain answer is all there is.
+		// Its status and response time are then the observation's.
+		j, err := f.get(ctx, deadline, healthJSONPath, false, f.client.maxHealthBytes)
+		if err == nil && j.unfollowed == nil && (j.status == http.StatusOK || j.status == http.StatusInternalServerError) {
+			var wrong errWrongProduct
+			if _, perr := parseHealth(j.body, f.red); perr == nil || errors.As(perr, &wrong) {
+				a = j
+			}
 		}
-		return
 	}
-	if r.status != http.StatusOK && r.status != http.StatusInternalServerError {
-		obs.Reason = "/health answered " + statusText(r)
-		return
+	f.judgeHealth(a, err, obs)
+}
+
+// plainText is ProGet 2026's plain answer: 200 "OK", or a 500 whose body is
+// not JSON.
+func plainText(a answer) bool {
+	switch a.status {
+	case http.StatusOK:
+		return strings.EqualFold(strings.TrimSpace(string(a.body)), "OK")
+	case http.StatusInternalServerError:
+		_, err := lenientJSON(a.body)
+		return err != nil
 	}
-	if r.status == http.StatusOK && strings.EqualFold(strings.TrimSpace(string(r.body)), "OK") {
+	return false
+}
+
+func (f *fetcher) judgeHealth(a answer, err error, obs *monitor.Observation) {
+	t := f.target
+	obs.HTTPStatus, obs.ResponseTime = a.status, a.elapsed
+	set := func(s monitor.Status, detail string) {
+		obs.Instance = monitor.Reading{Component: monitor.ComponentInstance, Status: s, Detail: detail}
+	}
+	what := label("/health", a)
+	var loop errTooManyRedirects
+	switch {
+	case errors.As(err, &loop):
+		set(monitor.StatusDown, fmt.Sprintf("/health was %s: a redirect loop? Check the server or proxy in front of ProGet, and %s/url", loop.Error(), t.Key))
+	case err != nil && a.status == 0:
+		obs.NetworkFailure, obs.Unreachable = true, unreachable(err)
+		set(monitor.StatusDown, strings.TrimSuffix(what, ",")+": "+f.client.describeError(err, t, f.red))
+	case err != nil:
+		set(monitor.StatusDown, fmt.Sprintf("%s answered HTTP %d but %s", what, a.status, f.client.describeError(err, t, f.red)))
+	case a.unfollowed != nil:
+		set(monitor.StatusRedirected, redirected("/health", "without signing in", a, t))
+	case a.status == http.StatusNotFound:
+		set(monitor.StatusNoHealthAPI, fmt.Sprintf("%s answered 404: ProGet older than 5.2.9 has no health endpoint, or the url is not ProGet's root (check %s/url)", what, t.Key))
+	case a.status != http.StatusOK && a.status != http.StatusInternalServerError:
+		set(monitor.StatusDown, what+" answered "+statusText(a))
+	case a.status == http.StatusOK && strings.EqualFold(strings.TrimSpace(string(a.body)), "OK"):
 		// ProGet 2026+ plain text: up, but nothing per component.
-		obs.Up = true
-		return
-	}
-	info, err := parseHealth(r.body)
-	if err != nil {
-		if r.status == http.StatusInternalServerError {
-			obs.Reason = "/health answered " + statusText(r)
-		} else {
-			obs.Reason = "/health answered HTTP 200 but " + err.Error()
+		set(monitor.StatusOK, "")
+	default:
+		info, err := parseHealth(a.body, f.red)
+		var wrong errWrongProduct
+		switch {
+		case errors.As(err, &wrong):
+			product := wrong.name
+			if wrong.instance != "" {
+				product += " (instance " + quoted(wrong.instance, 60) + ")"
+			}
+			set(monitor.StatusWrongProduct, fmt.Sprintf("%s answered for %s, not ProGet: the url points at another Inedo product (check %s/url)", what, product, t.Key))
+		case err != nil && a.status == http.StatusInternalServerError:
+			set(monitor.StatusDown, what+" answered "+statusText(a))
+		case err != nil:
+			set(monitor.StatusDown, what+" answered HTTP 200 but "+err.Error())
+		default:
+			set(monitor.StatusOK, "")
+			obs.HealthRead, obs.Health, obs.Release, obs.Extensions = true, info.Readings, info.Release, info.Extensions
 		}
-		return
 	}
-	obs.Up, obs.HealthRead, obs.Health, obs.Release, obs.Extensions = true, true, info.Readings, info.Release, info.Extensions
 }
 
 type connectorsResult struct {
@@ -242,75 +304,68 @@ type connectorsResult struct {
 	list  []connector
 }
 
-func (c *Client) connectors(ctx context.Context, t monitor.Target) connectorsResult {
-	r, err := c.get(ctx, c.clientFor(t), t.URL+connectorsPath, t.APIKey, c.maxConnectorBytes)
+func (f *fetcher) connectors(ctx context.Context) connectorsResult {
+	t := f.target
+	a, err := f.get(ctx, time.Now().Add(f.client.timeout), connectorsPath, true, f.client.maxConnectorBytes)
+	what := label("connector-health", a)
 	bad := func(detail string) connectorsResult {
-		return connectorsResult{state: monitor.Reading{Status: monitor.StatusError, Detail: "connector-health " + detail}}
+		return connectorsResult{state: monitor.Reading{Status: monitor.StatusError, Detail: detail}}
 	}
+	var loop errTooManyRedirects
 	switch {
-	case err != nil && r.status == 0:
-		return bad(c.describeError(err, t))
+	case errors.As(err, &loop):
+		return bad(fmt.Sprintf("connector-health was %s: a redirect loop? Check the server or proxy in front of ProGet, and %s/url", loop.Error(), t.Key))
+	case err != nil && a.status == 0:
+		return bad(strings.TrimSuffix(what, ",") + ": " + f.client.describeError(err, t, f.red))
 	case err != nil:
-		return bad(fmt.Sprintf("answered HTTP %d but %s", r.status, c.describeError(err, t)))
-	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
-		detail := fmt.Sprintf("the API key was rejected (HTTP %d): check %s and that its user may View Connector Health", r.status, t.APIKeyParameter())
-		if r.final != nil && !strings.HasPrefix(r.final.String(), t.URL) {
-			detail = fmt.Sprintf("the request was redirected to %s and the API key is never sent to another origin (HTTP %d): set the url to where ProGet answers", origin(r.final), r.status)
-		}
-		return connectorsResult{state: monitor.Reading{Status: monitor.StatusRejected, Detail: detail}}
-	case r.status == http.StatusNotFound:
+		return bad(fmt.Sprintf("%s answered HTTP %d but %s", what, a.status, f.client.describeError(err, t, f.red)))
+	case a.unfollowed != nil:
+		return connectorsResult{state: monitor.Reading{Status: monitor.StatusRedirected,
+			Detail: redirected("connector-health", "with the API key alone", a, t)}}
+	case a.status == http.StatusUnauthorized || a.status == http.StatusForbidden:
+		return connectorsResult{state: monitor.Reading{Status: monitor.StatusRejected,
+			Detail: fmt.Sprintf("the API key was rejected (HTTP %d): check %s and that its user may View Connector Health", a.status, t.APIKeyParameter())}}
+	case a.status == http.StatusNotFound:
 		return connectorsResult{state: monitor.Reading{Status: monitor.StatusUnsupported,
 			Detail: "this ProGet has no connector-health API (removed in ProGet 2024)"}, read: true}
-	case r.status != http.StatusOK:
-		return bad("answered " + statusText(r))
+	case a.status != http.StatusOK:
+		return bad(what + " answered " + statusText(a))
 	}
-	list, err := parseConnectors(r.body)
+	list, err := parseConnectors(a.body, f.red)
 	if err != nil {
-		return bad("answered HTTP 200 but " + err.Error())
+		return bad(what + " answered HTTP 200 but " + err.Error())
 	}
-	res := connectorsResult{state: monitor.Reading{Status: monitor.StatusOK}, read: true, list: list}
-	if len(list) > MaxConnectors {
-		res.list = keepConnectors(list)
-		res.state.Detail = fmt.Sprintf("%d connectors; %d are tracked, those with problems first", len(list), MaxConnectors)
-	}
-	return res
-}
-
-// MaxConnectors bounds the connectors tracked per instance: each is a component
-// in the instance's stored state (a DynamoDB item holds 400 KB at most) and a
-// metric series.
-const MaxConnectors = 500
-
-// keepConnectors keeps MaxConnectors of a longer list: every connector with a
-// problem first, so that none goes unreported, then healthy ones in ProGet's order.
-func keepConnectors(list []connector) []connector {
-	kept := make([]connector, 0, MaxConnectors)
-	for _, problems := range []bool{true, false} {
-		for _, c := range list {
-			if len(kept) < MaxConnectors && (c.Status != monitor.StatusOK) == problems {
-				kept = append(kept, c)
-			}
-		}
-	}
-	return kept
+	return connectorsResult{state: monitor.Reading{Status: monitor.StatusOK}, read: true, list: list}
 }
 
 // statusText is "HTTP 503 Service Unavailable" plus a short idea of the body.
-func statusText(r response) string {
-	s := fmt.Sprintf("HTTP %d", r.status)
-	if t := http.StatusText(r.status); t != "" {
+func statusText(a answer) string {
+	s := fmt.Sprintf("HTTP %d", a.status)
+	if t := http.StatusText(a.status); t != "" {
 		s += " " + t
 	}
-	if len(strings.TrimSpace(string(r.body))) > 0 {
-		s += ": " + describeBody(r.body)
+	if len(strings.TrimSpace(string(a.body))) > 0 {
+		s += ": " + describeBody(a.body)
 	}
 	return s
 }
 
-// describeError turns a transport error into a short reason a person can act on.
-func (c *Client) describeError(err error, t monitor.Target) string {
+// describeError turns a transport error into a short reason a person can act
+// on. Text that came from the server (a malformed status line, a
+// certificate's names) is scrubbed of the API key before it is cut.
+// unreachable tells a failure to connect at all (the name does not resolve,
+// nothing answers on its address) from one of a connection that was made.
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	var op *net.OpError
+	return errors.As(err, &dnsErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || errors.As(err, &op) && op.Op == "dial"
+}
+
+func (c *Client) describeError(err error, t monitor.Target, red redactor) string {
 	var (
 		dnsErr   *net.DNSError
+		refused  errRefusedAddress
 		unknown  x509.UnknownAuthorityError
 		invalid  x509.CertificateInvalidError
 		hostname x509.HostnameError
@@ -321,6 +376,12 @@ func (c *Client) describeError(err error, t monitor.Target) string {
 	switch {
 	case errors.As(err, &tooLarge):
 		return tooLarge.Error()
+	case errors.As(err, &refused):
+		host := ""
+		if u, perr := url.Parse(t.URL); perr == nil {
+			host = u.Hostname()
+		}
+		return fmt.Sprintf("%s resolves to %s, which the monitor never connects to (check %s/url and the DNS record)", host, refused.what+" ("+refused.addr.String()+")", t.Key)
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("DNS lookup of %s failed", dnsErr.Name)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
@@ -336,9 +397,9 @@ func (c *Client) describeError(err error, t monitor.Target) string {
 		return fmt.Sprintf("TLS: the certificate is signed by an unknown authority (trust it with %s/ca-bundle)", t.Key)
 	case errors.As(err, &invalid):
 		if invalid.Reason == x509.Expired {
-			return "TLS: the certificate has expired or is not yet valid"
+			return expiredText(invalid.Cert, red)
 		}
-		return "TLS: the certificate is not valid: " + clean(invalid.Error(), 120)
+		return "TLS: the certificate is not valid: " + clean(red.string(invalid.Error()), 120)
 	case errors.As(err, &hostname):
 		return fmt.Sprintf("TLS: the certificate is not valid for %s", hostname.Host)
 	case errors.As(err, &record), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
@@ -348,5 +409,5 @@ func (c *Client) describeError(err error, t monitor.Target) string {
 	if errors.As(err, &ue) {
 		err = ue.Err // the URL is already known to the reader
 	}
-	return clean(err.Error(), 200)
+	return clean(red.string(err.Error()), 200)
 }

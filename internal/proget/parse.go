@@ -13,26 +13,47 @@ import (
 	"github.com/proget-monitor/proget-monitor/internal/monitor"
 )
 
-// object is a JSON object whose keys are matched case-insensitively: older ProGet
-// documentation and other Inedo products spell the same fields in PascalCase.
-type object map[string]json.RawMessage
+// object is a JSON object whose keys are matched case-insensitively (older
+// ProGet documentation and other Inedo products spell the same fields in
+// PascalCase), and whose strings come out scrubbed of the API key: JSON may
+// escape characters of a key ("+" as \u002B), which the scrub of the raw body
+// cannot see.
+type object struct {
+	m   map[string]json.RawMessage
+	red redactor
+}
 
-func decodeObject(raw json.RawMessage) (object, bool) {
+func decodeObject(raw json.RawMessage, red redactor) (object, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil || m == nil {
-		return nil, false
+		return object{}, false
 	}
-	o := make(object, len(m))
+	o := object{m: make(map[string]json.RawMessage, len(m)), red: red}
 	for k, v := range m {
-		o[strings.ToLower(k)] = v
+		o.m[strings.ToLower(k)] = v
 	}
 	return o, true
+}
+
+// plainString reads a JSON string without escapes, the common case, without
+// the cost of a full decode; anything else is left to encoding/json.
+func plainString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return "", false
+		}
+	}
+	return string(body), true
 }
 
 // has reports whether any of the names is present (even as null).
 func (o object) has(names ...string) bool {
 	for _, n := range names {
-		if _, ok := o[n]; ok {
+		if _, ok := o.m[n]; ok {
 			return true
 		}
 	}
@@ -43,13 +64,16 @@ func (o object) has(names ...string) bool {
 // turned into text. ok is false when none holds a usable value.
 func (o object) str(names ...string) (string, bool) {
 	for _, n := range names {
-		raw, present := o[n]
+		raw, present := o.m[n]
 		if !present {
 			continue
 		}
+		if s, ok := plainString(raw); ok {
+			return o.red.string(s), true
+		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			return s, true
+			return o.red.string(s), true
 		}
 		var v any
 		if json.Unmarshal(raw, &v) == nil {
@@ -82,16 +106,31 @@ var healthComponents = []struct {
 	{monitor.ComponentService, "servicestatus", []string{"servicestatusdetail", "servicestatusdetails"}},
 }
 
-// parseHealth reads a ProGetHealthInfo document. It fails only when the body is
-// not a JSON object with at least one of the status fields.
-func parseHealth(body []byte) (healthInfo, error) {
+// errWrongProduct is a /health document from another Inedo product
+// (BuildMaster, Otter), which serve the same shape under their own name.
+type errWrongProduct struct{ name, instance string }
+
+func (e errWrongProduct) Error() string {
+	return fmt.Sprintf("applicationName is %s, not ProGet", quoted(e.name, 60))
+}
+
+// parseHealth reads a ProGetHealthInfo document, with red scrubbing the API
+// key out of every text. It fails when the body is not a JSON object with at
+// least one of the status fields, or (errWrongProduct) when it names
+// another product.
+func parseHealth(body []byte, red redactor) (healthInfo, error) {
 	raw, err := lenientJSON(body)
 	if err != nil {
 		return healthInfo{}, err
 	}
-	o, ok := decodeObject(raw)
+	o, ok := decodeObject(raw, red)
 	if !ok {
 		return healthInfo{}, fmt.Errorf("the JSON is not an object (%s)", jsonKind(raw))
+	}
+	// Absent is fine: the 5.2.9 sample and odd proxies may leave it out.
+	if app, ok := o.str("applicationname"); ok && strings.TrimSpace(app) != "" && !strings.EqualFold(strings.TrimSpace(app), "ProGet") {
+		inst, _ := o.str("instancename")
+		return healthInfo{}, errWrongProduct{name: clean(app, 60), instance: clean(inst, 60)}
 	}
 	var info healthInfo
 	for _, hc := range healthComponents {
@@ -100,13 +139,13 @@ func parseHealth(body []byte) (healthInfo, error) {
 		}
 		info.Readings = append(info.Readings, reading(hc.component, o, hc.status, hc.details...))
 	}
-	if rs, ok := decodeObject(o["replicationstatus"]); ok {
-		// A null replication status means replication is not configured: no component.
+	if rs, ok := decodeObject(o.m["replicationstatus"], red); ok {
+		// A null (or absent) status means replication is not configured: no component.
 		for _, r := range []struct{ component, status, detail string }{
 			{monitor.ComponentReplicationServer, "serverstatus", "servererror"},
 			{monitor.ComponentReplicationClient, "clientstatus", "clienterror"},
 		} {
-			if s, ok := rs.str(r.status); ok && strings.TrimSpace(s) != "" {
+			if raw, ok := rs.m[r.status]; ok && !isNull(raw) {
 				info.Readings = append(info.Readings, reading(r.component, rs, r.status, r.detail))
 			}
 		}
@@ -114,7 +153,7 @@ func parseHealth(body []byte) (healthInfo, error) {
 	if len(info.Readings) == 0 {
 		return healthInfo{}, fmt.Errorf("the JSON object has none of databaseStatus, licenseStatus, serviceStatus")
 	}
-	info.Extensions = extensions(o["extensionsinstalled"])
+	info.Extensions = extensions(o.m["extensionsinstalled"], red)
 	if v, ok := o.str("releasenumber"); ok && v != "" {
 		info.Release = clean(v, 60)
 	} else if v, ok := o.str("versionnumber"); ok {
@@ -123,27 +162,29 @@ func parseHealth(body []byte) (healthInfo, error) {
 	return info, nil
 }
 
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
 const maxExtensions = 200
 
 // extensions reads extensionsInstalled as sorted "name version" entries: an
 // object of name to version since ProGet 2023, a list of strings in 5.x.
-func extensions(raw json.RawMessage) []string {
+func extensions(raw json.RawMessage, red redactor) []string {
 	var out []string
 	var asMap map[string]any
 	var asList []any
 	switch {
 	case json.Unmarshal(raw, &asMap) == nil && asMap != nil:
 		for name, v := range asMap {
-			entry := clean(name, 100)
+			entry := clean(red.string(name), 100)
 			if s, ok := v.(string); ok && s != "" {
-				entry += " " + clean(s, 40)
+				entry += " " + clean(red.string(s), 40)
 			}
 			out = append(out, entry)
 		}
 	case json.Unmarshal(raw, &asList) == nil && asList != nil:
 		for _, v := range asList {
 			if s, ok := v.(string); ok && s != "" {
-				out = append(out, clean(s, 140))
+				out = append(out, clean(red.string(s), 140))
 			}
 		}
 	default:
@@ -154,31 +195,49 @@ func extensions(raw json.RawMessage) []string {
 	return out[:min(len(out), maxExtensions)]
 }
 
+// reading is one core component (database, license, service, replication).
+// As in Inedo's own CLI, only "OK" and null are healthy: "Error" and anything
+// else (a future "Warning", a number) is a problem, reported with the value
+// as it came.
 func reading(component string, o object, statusField string, detailFields ...string) monitor.Reading {
-	r := monitor.Reading{Component: component}
-	s, ok := o.str(statusField)
+	r := monitor.Reading{Component: component, Status: monitor.StatusError}
 	detail, _ := o.str(detailFields...)
-	switch {
-	case !ok:
-		r.Status, r.Detail = monitor.StatusUnknown, statusField+" is not a string"
-	default:
-		r.Status = healthStatus(s)
-		r.Detail = clean(detail, maxDetail)
-		if r.Status == monitor.StatusUnknown && r.Detail == "" {
-			r.Detail = fmt.Sprintf("unrecognised status %q", clean(s, 40))
-		}
+	var s string
+	raw := o.m[statusField]
+	if isNull(raw) {
+		// Inedo's own CLI counts null as healthy: nothing to report.
+		r.Status = monitor.StatusOK
+		return r
 	}
+	if json.Unmarshal(raw, &s) == nil {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "ok":
+			r.Status = monitor.StatusOK
+			r.Detail = clean(detail, maxDetail)
+			return r
+		case "error":
+			r.Detail = clean(detail, maxDetail)
+			return r
+		}
+		r.Detail = "unrecognised status " + quoted(o.red.string(s), 40)
+	} else {
+		r.Detail = "unrecognised status " + clean(o.red.string(jsonText(o.m[statusField])), 40)
+	}
+	if detail = strings.TrimSpace(detail); detail != "" {
+		r.Detail += ": " + detail
+	}
+	r.Detail = clean(r.Detail, maxDetail)
 	return r
 }
 
-func healthStatus(s string) monitor.Status {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "ok", "healthy":
-		return monitor.StatusOK
-	case "error", "unhealthy":
-		return monitor.StatusError
+// jsonText is a JSON value as text, compacted. An API key in it, even
+// escaped, is found by the scrub.
+func jsonText(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
 	}
-	return monitor.StatusUnknown
+	return b.String()
 }
 
 // connector is one entry of /api/connector-health.
@@ -188,17 +247,18 @@ type connector struct {
 	Detail string
 }
 
-// parseConnectors reads the connector list. A single object is accepted as a list
-// of one. Entries without a name are named by id; duplicate names get their id
-// appended so that each connector keeps its own state.
-func parseConnectors(body []byte) ([]connector, error) {
+// parseConnectors reads the connector list, with red scrubbing the API key out
+// of every text. A single object is accepted as a list of one. Entries
+// without a name are named by id; duplicate names get their id appended so
+// that each connector keeps its own state.
+func parseConnectors(body []byte, red redactor) ([]connector, error) {
 	raw, err := lenientJSON(body)
 	if err != nil {
 		return nil, err
 	}
 	var items []json.RawMessage
 	if json.Unmarshal(raw, &items) != nil {
-		if _, ok := decodeObject(raw); !ok {
+		if _, ok := decodeObject(raw, red); !ok {
 			return nil, fmt.Errorf("the JSON is neither a list nor an object (%s)", jsonKind(raw))
 		}
 		items = []json.RawMessage{raw}
@@ -207,7 +267,7 @@ func parseConnectors(body []byte) ([]connector, error) {
 	count := map[string]int{}
 	ids := make([]string, 0, len(items))
 	for i, item := range items {
-		o, ok := decodeObject(item)
+		o, ok := decodeObject(item, red)
 		if !ok {
 			return nil, fmt.Errorf("entry %d is not an object (%s)", i+1, jsonKind(item))
 		}
@@ -221,9 +281,12 @@ func parseConnectors(body []byte) ([]connector, error) {
 			}
 		}
 		c := connector{Name: name}
+		// The documented states are healthy, error and unknown; the
+		// documentation's own example says unhealthy. Anything else is not
+		// known to be a problem.
 		state, _ := o.str("state")
 		switch strings.ToLower(strings.TrimSpace(state)) {
-		case "healthy", "ok":
+		case "healthy":
 			c.Status = monitor.StatusOK
 		case "error", "unhealthy":
 			c.Status = monitor.StatusError
@@ -303,14 +366,14 @@ func describeBody(body []byte) string {
 	t := bytes.TrimSpace(body)
 	if looksLikeHTML(t) {
 		if m := titleRE.FindSubmatch(t); m != nil {
-			return fmt.Sprintf("an HTML page titled %q", clean(string(m[1]), 60))
+			return "an HTML page titled " + quoted(string(m[1]), 60)
 		}
 		return "an HTML page"
 	}
 	if !utf8.Valid(t) {
 		return "binary or non-UTF-8 data"
 	}
-	return fmt.Sprintf("%q", firstLine(string(t), 160))
+	return quoted(firstLine(string(t)), 160)
 }
 
 func looksLikeHTML(b []byte) bool {
@@ -320,15 +383,38 @@ func looksLikeHTML(b []byte) bool {
 
 const maxDetail = 300
 
-// firstLine returns the first non-empty line, cut to n characters: a 500's stack
-// trace becomes its message.
-func firstLine(s string, n int) string {
+// firstLine returns the first non-empty line: a 500's stack trace becomes
+// its message.
+func firstLine(s string) string {
 	for line := range strings.Lines(s) {
 		if l := strings.TrimSpace(line); l != "" {
-			return clean(l, n)
+			return l
 		}
 	}
 	return ""
+}
+
+// quoted is s cleaned and in double quotes, escaped as Go quotes strings,
+// with at most n characters between the quotes (an escape counts as long as
+// it is), "..." marking a cut: escaping after cutting would let a line of
+// backslashes or invisible characters grow past any bound.
+func quoted(s string, n int) string {
+	s = clean(s, 4*n) // bounds the work; the cut below is the one that shows
+	var b strings.Builder
+	b.WriteByte('"')
+	used := 0
+	for _, r := range s {
+		q := strconv.Quote(string(r))
+		q = q[1 : len(q)-1]
+		if used+len(q) > n {
+			b.WriteString("...")
+			break
+		}
+		b.WriteString(q)
+		used += len(q)
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // clean makes untrusted text safe to show: valid UTF-8, no control characters,

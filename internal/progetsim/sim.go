@@ -1,10 +1,10 @@
 package progetsim
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,10 +17,24 @@ import (
 type Generation string
 
 const (
-	V5    Generation = "5"    // /health always 200; extensionsInstalled is a list
-	V2023 Generation = "2023" // /health always 200; connector-health exists
-	V2024 Generation = "2024" // /health 500 when unhealthy; connector-health removed
-	V2026 Generation = "2026" // /health plain text; JSON at /health/json and ?format=json
+	// V5Legacy is ProGet 5.2 before 5.2.9: no /health at all (404), but
+	// connector-health exists.
+	V5Legacy Generation = "5.2"
+	V5       Generation = "5"    // /health always 200; extensionsInstalled is a list
+	V2023    Generation = "2023" // /health always 200; connector-health exists
+	V2024    Generation = "2024" // /health 500 when unhealthy; connector-health removed
+	V2026    Generation = "2026" // /health plain text; JSON at /health/json and ?format=json
+	// V2026Early is a 2026 build from before ?format=json was added: /health
+	// answers plain text whatever the query, JSON only at /health/json.
+	V2026Early Generation = "2026-early"
+)
+
+// Other Inedo products serve the same /health shape with their own
+// applicationName; BuildMaster also adds instanceName.
+const (
+	ProductProGet      = "ProGet"
+	ProductBuildMaster = "BuildMaster"
+	ProductOtter       = "Otter"
 )
 
 // Connector is one upstream feed connector.
@@ -35,15 +49,23 @@ type Connector struct {
 }
 
 // Request is what the simulator received, for tests that check what was sent.
+// URL is relative to where the instance is mounted.
 type Request struct {
 	Method string
 	URL    string
 	Header http.Header
 }
 
-// Instance is one simulated ProGet server on a loopback port.
+type redirect struct {
+	code     int
+	location string
+}
+
+// Instance is one simulated ProGet server: on its own loopback port, or
+// mounted under a path of a Host.
 type Instance struct {
 	gen Generation
+	srv server
 
 	mu                sync.Mutex
 	apiKey            string
@@ -57,56 +79,59 @@ type Instance struct {
 	pascal            bool
 	release           string   // overrides the generation's releaseNumber when set
 	extensions        []string // added to the generation's extensions
+	product, name     string   // applicationName (empty: ProGet) and instanceName
+	redirects         map[string]redirect
 	requests          []Request
-	addr              string
-	srv               *http.Server
-	ln                net.Listener
+	host              *Host // set when mounted
+	prefix            string
+	stopped           bool             // a mounted instance that is stopped: its host answers 502
+	feeds             map[string]*feed // by lower-case name
+	clock             func() time.Time
+	ca                *authority
+	cert              *tls.Certificate
+	tlsConfig         *tls.Config
 }
 
 // New returns a stopped instance of the generation, healthy, with no connectors.
 func New(gen Generation) *Instance { return &Instance{gen: gen} }
 
 // Start listens on loopback: on a new port the first time, and on the same port
-// after Stop, so that a stopped instance comes back at its URL.
+// after Stop, so that a stopped instance comes back at its URL. A mounted
+// instance starts answering behind its host again.
 func (in *Instance) Start() error {
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.srv != nil {
+	if in.host != nil {
+		in.stopped = false
+		in.mu.Unlock()
 		return nil
 	}
-	addr := in.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("start simulated ProGet %s on %s: %w", in.gen, addr, err)
-	}
-	in.addr = ln.Addr().String()
-	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 10 * time.Second}
-	in.ln = ln
-	go in.srv.Serve(ln)
-	return nil
+	in.mu.Unlock()
+	return in.srv.start(in, "simulated ProGet "+string(in.gen))
 }
 
-// Stop closes the listener and every connection: the instance refuses connections.
+// Stop closes the listener and every connection: the instance refuses
+// connections. A mounted instance stops answering and its host, as a reverse
+// proxy would, answers 502 Bad Gateway for it.
 func (in *Instance) Stop() {
 	in.mu.Lock()
-	srv, ln := in.srv, in.ln
-	in.srv, in.ln = nil, nil
-	in.mu.Unlock()
-	if srv != nil {
-		// Close the listener too: Serve may not have taken it over yet.
-		ln.Close()
-		srv.Close()
+	if in.host != nil {
+		in.stopped = true
+		in.mu.Unlock()
+		return
 	}
+	in.mu.Unlock()
+	in.srv.stop()
 }
 
-// URL is the instance's base URL.
+// URL is the instance's base URL: its host's URL and path when mounted.
 func (in *Instance) URL() string {
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	return "http://" + in.addr
+	host, prefix := in.host, in.prefix
+	in.mu.Unlock()
+	if host != nil {
+		return host.URL() + prefix
+	}
+	return in.srv.url()
 }
 
 // Generation tells which ProGet line the instance simulates.
@@ -168,6 +193,31 @@ func (in *Instance) AddExtension(name, version string) {
 	in.update(func() { in.extensions = append(in.extensions, name+"\x00"+version) })
 }
 
+// SetProduct makes the server another Inedo product (ProductBuildMaster,
+// ProductOtter): /health names it in applicationName, with instanceName when
+// instance is not empty (BuildMaster's), and there is no connector-health.
+// "" or ProductProGet makes it ProGet again.
+func (in *Instance) SetProduct(name, instance string) {
+	in.update(func() { in.product, in.name = name, instance })
+}
+
+// SetRedirect makes path (relative to the instance, such as "/health")
+// answer code (301, 302, 303, 307 or 308) with location as the Location
+// header, verbatim, whatever the query; an empty location removes it.
+func (in *Instance) SetRedirect(path string, code int, location string) {
+	in.update(func() {
+		p := routePath(path)
+		if location == "" {
+			delete(in.redirects, p)
+			return
+		}
+		if in.redirects == nil {
+			in.redirects = map[string]redirect{}
+		}
+		in.redirects[p] = redirect{code, location}
+	})
+}
+
 // Requests returns what the instance received so far.
 func (in *Instance) Requests() []Request {
 	in.mu.Lock()
@@ -176,8 +226,25 @@ func (in *Instance) Requests() []Request {
 }
 
 func (in *Instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	in.serve(w, r, r.URL.Path)
+}
+
+// routePath is how paths are compared: without a trailing slash.
+func routePath(p string) string {
+	if p = strings.TrimSuffix(p, "/"); p == "" {
+		return "/"
+	}
+	return p
+}
+
+// serve answers a request for path, relative to where the instance is.
+func (in *Instance) serve(w http.ResponseWriter, r *http.Request, path string) {
+	u := path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
 	in.mu.Lock()
-	in.requests = append(in.requests, Request{Method: r.Method, URL: r.URL.String(), Header: r.Header.Clone()})
+	in.requests = append(in.requests, Request{Method: r.Method, URL: u, Header: r.Header.Clone()})
 	latency := in.latency
 	in.mu.Unlock()
 	if latency > 0 {
@@ -188,11 +255,27 @@ func (in *Instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	in.mu.Lock()
+	p := routePath(path)
+	if rd, ok := in.redirects[p]; ok {
+		in.mu.Unlock()
+		w.Header().Set("Location", rd.location)
+		w.WriteHeader(rd.code)
+		return
+	}
+	if req, ok := parseFeedPath(path); ok {
+		rp := in.serveFeed(r, req, path)
+		in.mu.Unlock()
+		rp.write(w, r) // after the lock: a slow upstream holds up nothing else
+		return
+	}
 	defer in.mu.Unlock()
-	switch p := strings.TrimSuffix(r.URL.Path, "/"); {
-	case p == "/health":
-		in.serveHealth(w, r.URL.Query().Get("format") == "json")
-	case p == "/health/json" && in.gen == V2026:
+	switch {
+	case p == "/log-in":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, signInPage)
+	case p == "/health" && in.gen != V5Legacy:
+		in.serveHealth(w, r.URL.Query().Get("format") == "json" && in.gen != V2026Early)
+	case p == "/health/json" && (in.gen == V2026 || in.gen == V2026Early):
 		in.serveHealth(w, true)
 	case p == "/api/connector-health" || strings.HasPrefix(p, "/api/connector-health/"):
 		in.serveConnectors(w, r, strings.TrimPrefix(strings.TrimPrefix(p, "/api/connector-health"), "/"))
@@ -221,7 +304,8 @@ func (in *Instance) serveHealth(w http.ResponseWriter, wantJSON bool) {
 		fmt.Fprint(w, in.crash+stackTrace)
 		return
 	}
-	if in.gen == V2026 && !wantJSON {
+	plain := in.gen == V2026 || in.gen == V2026Early
+	if plain && !wantJSON {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !in.healthy() {
 			w.WriteHeader(http.StatusInternalServerError)
@@ -232,7 +316,7 @@ func (in *Instance) serveHealth(w http.ResponseWriter, wantJSON bool) {
 		return
 	}
 	status := http.StatusOK
-	if (in.gen == V2024 || in.gen == V2026) && !in.healthy() {
+	if (in.gen == V2024 || plain) && !in.healthy() {
 		status = http.StatusInternalServerError // 2024+: the same JSON, with a 500
 	}
 	in.writeJSON(w, status, in.healthDoc())
@@ -262,6 +346,7 @@ func statusOf(msg string) (string, any) {
 var versions = map[Generation][2]string{
 	V5: {"5.2.9.10", "5.2.9"}, V2023: {"2023.27 (Build 5)", "23.0.27"},
 	V2024: {"2024.22 (Build 3)", "24.0.22"}, V2026: {"2026.3 (Build 1)", "26.0.3"},
+	V2026Early: {"2026.0 (Build 12)", "26.0.0"},
 }
 
 func (in *Instance) healthDoc() map[string]any {
@@ -291,8 +376,8 @@ func (in *Instance) healthDoc() map[string]any {
 	if in.gen == V5 {
 		extensions = extList
 	}
-	return map[string]any{
-		"applicationName":       "ProGet",
+	doc := map[string]any{
+		"applicationName":       in.productName(),
 		"databaseStatus":        db,
 		"databaseStatusDetails": dbDetail,
 		"extensionsInstalled":   extensions,
@@ -308,11 +393,22 @@ func (in *Instance) healthDoc() map[string]any {
 			"incoming": []any{}, "outgoing": []any{},
 		},
 	}
+	if in.name != "" {
+		doc["instanceName"] = in.name
+	}
+	return doc
+}
+
+func (in *Instance) productName() string {
+	if in.product == "" {
+		return ProductProGet
+	}
+	return in.product
 }
 
 func (in *Instance) serveConnectors(w http.ResponseWriter, r *http.Request, id string) {
-	if in.gen == V2024 || in.gen == V2026 {
-		notFound(w) // the API was removed in ProGet 2024
+	if in.gen == V2024 || in.gen == V2026 || in.gen == V2026Early || in.productName() != ProductProGet {
+		notFound(w) // removed in ProGet 2024; never in BuildMaster or Otter
 		return
 	}
 	if in.crash != "" {

@@ -38,61 +38,59 @@ type DynamoDB struct {
 // NewDynamoDB returns a store over the table.
 func NewDynamoDB(client api, table string) *DynamoDB { return &DynamoDB{client: client, table: table} }
 
-// item is the stored form of a state. Field names are the attribute names.
-type item struct {
-	Target         string                            `json:"target"`
-	Instance       string                            `json:"instance"`
-	Version        int64                             `json:"version"`
-	Components     map[string]monitor.ComponentState `json:"components"`
-	Release        string                            `json:"release,omitempty"`
-	ReleaseTold    string                            `json:"release_told,omitempty"`
-	Extensions     []string                          `json:"extensions,omitempty"`
-	ExtensionsTold []string                          `json:"extensions_told,omitempty"`
-	Outbox         []monitor.Alert                   `json:"outbox,omitempty"`
-	OutboxLease    int64                             `json:"outbox_lease_until,omitempty"` // epoch ms
-	UpdatedAt      time.Time                         `json:"updated_at"`
-	ExpiresAt      int64                             `json:"expires_at"`
-}
-
-func useJSONNames(o *attributevalue.EncoderOptions)       { o.TagKey = "json" }
-func useJSONNamesDecode(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
-
 // Load reads the states of the given keys, in batches of 100 read concurrently,
 // with strongly consistent reads. Keys with no item are absent from the result.
 func (d *DynamoDB) Load(ctx context.Context, keys []string) (map[string]monitor.State, error) {
+	states, _, err := d.load(ctx, keys)
+	return states, err
+}
+
+func (d *DynamoDB) load(ctx context.Context, keys []string) (map[string]monitor.State, string, error) {
 	out := make(map[string]monitor.State, len(keys))
+	var marker string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, (len(keys)+batchSize-1)/batchSize)
 	for i := 0; i < len(keys); i += batchSize {
 		batch := keys[i:min(i+batchSize, len(keys))]
 		wg.Go(func() {
-			states, err := d.loadBatch(ctx, batch)
+			items, err := d.loadBatch(ctx, batch)
 			if err != nil {
 				errs[i/batchSize] = err
 				return
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			for _, s := range states {
+			for _, raw := range items {
+				if key, _ := raw[KeyAttribute].(*types.AttributeValueMemberS); key != nil && key.Value == MarkerKey {
+					if m, ok := raw["change"].(*types.AttributeValueMemberS); ok {
+						marker = m.Value
+					}
+					continue
+				}
+				s, err := decode(raw)
+				if err != nil {
+					errs[i/batchSize] = err
+					return
+				}
 				out[s.Key] = s
 			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("read state from table %s: %w", d.table, err)
+		return nil, "", fmt.Errorf("read state from table %s: %w", d.table, err)
 	}
-	return out, nil
+	return out, marker, nil
 }
 
-func (d *DynamoDB) loadBatch(ctx context.Context, keys []string) ([]monitor.State, error) {
+func (d *DynamoDB) loadBatch(ctx context.Context, keys []string) ([]map[string]types.AttributeValue, error) {
 	req := make([]map[string]types.AttributeValue, len(keys))
 	for i, k := range keys {
 		req[i] = map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: k}}
 	}
 	pending := map[string]types.KeysAndAttributes{d.table: {Keys: req, ConsistentRead: aws.Bool(true)}}
-	var states []monitor.State
+	var items []map[string]types.AttributeValue
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
 			// Unprocessed keys mean the table is throttling: back off before asking again.
@@ -109,16 +107,10 @@ func (d *DynamoDB) loadBatch(ctx context.Context, keys []string) ([]monitor.Stat
 		if err != nil {
 			return nil, err
 		}
-		for _, raw := range resp.Responses[d.table] {
-			var it item
-			if err := attributevalue.UnmarshalMapWithOptions(raw, &it, useJSONNamesDecode); err != nil {
-				return nil, fmt.Errorf("decode the item of %v: %w", raw[KeyAttribute], err)
-			}
-			states = append(states, it.state())
-		}
+		items = append(items, resp.Responses[d.table]...)
 		pending = resp.UnprocessedKeys
 	}
-	return states, nil
+	return items, nil
 }
 
 // Save writes the state if the stored version is still the one it was read at
@@ -127,17 +119,19 @@ func (d *DynamoDB) loadBatch(ctx context.Context, keys []string) ([]monitor.Stat
 func (d *DynamoDB) Save(ctx context.Context, s monitor.State) (int64, error) {
 	it := fromState(s)
 	it.Version = s.Version + 1
-	av, err := attributevalue.MarshalMapWithOptions(it, useJSONNames)
+	av, err := encode(it)
 	if err != nil {
 		return 0, fmt.Errorf("encode the state of %s: %w", s.Key, err)
 	}
-	in := &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: av,
-		ExpressionAttributeNames: map[string]string{"#k": KeyAttribute}}
+	// Every name in ExpressionAttributeNames must be used by an expression:
+	// DynamoDB refuses the request otherwise.
+	in := &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: av}
 	if s.Version == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(#k)")
+		in.ExpressionAttributeNames = map[string]string{"#k": KeyAttribute}
 	} else {
 		in.ConditionExpression = aws.String("#v = :v")
-		in.ExpressionAttributeNames["#v"] = "version"
+		in.ExpressionAttributeNames = map[string]string{"#v": "version"}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{
 			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(s.Version, 10)}}
 	}
@@ -151,22 +145,18 @@ func (d *DynamoDB) Save(ctx context.Context, s monitor.State) (int64, error) {
 	return it.Version, nil
 }
 
-func fromState(s monitor.State) item {
-	it := item{Target: s.Key, Instance: s.Instance, Version: s.Version, Components: s.Components,
-		Release: s.Release, ReleaseTold: s.ReleaseTold, Extensions: s.Extensions, ExtensionsTold: s.ExtensionsTold,
-		Outbox: s.Outbox, UpdatedAt: s.UpdatedAt.UTC(), ExpiresAt: s.ExpiresAt.Unix()}
-	if !s.OutboxLease.IsZero() {
-		it.OutboxLease = s.OutboxLease.UnixMilli()
+// decode reads an item of either layout.
+func decode(raw map[string]types.AttributeValue) (monitor.State, error) {
+	if _, compact := raw["format"]; compact {
+		var it item
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return monitor.State{}, fmt.Errorf("decode the item of %v: %w", raw[KeyAttribute], err)
+		}
+		return it.state(), nil
 	}
-	return it
-}
-
-func (it item) state() monitor.State {
-	s := monitor.State{Key: it.Target, Instance: it.Instance, Version: it.Version, Components: it.Components,
-		Release: it.Release, ReleaseTold: it.ReleaseTold, Extensions: it.Extensions, ExtensionsTold: it.ExtensionsTold,
-		Outbox: it.Outbox, UpdatedAt: it.UpdatedAt, ExpiresAt: time.Unix(it.ExpiresAt, 0)}
-	if it.OutboxLease != 0 {
-		s.OutboxLease = time.UnixMilli(it.OutboxLease)
+	var it legacyItem
+	if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+		return monitor.State{}, fmt.Errorf("decode the item of %v: %w", raw[KeyAttribute], err)
 	}
-	return s
+	return it.state(), nil
 }

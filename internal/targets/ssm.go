@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +22,7 @@ const (
 	ParamAPIKey      = "api-key"
 	ParamCABundle    = "ca-bundle"
 	ParamMaintenance = "maintenance"
+	ParamProbes      = "probes"
 )
 
 // getParametersByPathAPI is the part of the SSM API this adapter uses.
@@ -33,20 +33,8 @@ type getParametersByPathAPI interface {
 // SSM reads targets from Parameter Store.
 type SSM struct {
 	client getParametersByPathAPI
-	// CacheTTL keeps what was read for this long in the process, so that warm
-	// invocations of a large fleet skip reading SSM; zero reads every time.
-	CacheTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]cached
-}
-
-type cached struct {
-	at      time.Time
-	valid   []monitor.Target
-	invalid []monitor.InvalidTarget
 }
 
 // NewSSM returns a reader over the client.
@@ -77,30 +65,20 @@ func NormalizePath(p string) (string, error) {
 // Load reads every instance folder under path. Instances that cannot be checked
 // come back as invalid, with the parameter to fix; an error means the path itself
 // could not be read, and then nothing should be concluded about any instance.
-func (s *SSM) Load(ctx context.Context, path string) ([]monitor.Target, []monitor.InvalidTarget, error) {
-	if s.CacheTTL > 0 {
-		s.mu.Lock()
-		c, ok := s.cache[path]
-		s.mu.Unlock()
-		if ok && s.now().Sub(c.at) < s.CacheTTL {
-			return c.valid, c.invalid, nil
-		}
-	}
-	at := s.now()
-	valid, invalid, err := s.read(ctx, path)
-	if err == nil && s.CacheTTL > 0 {
-		s.mu.Lock()
-		if s.cache == nil {
-			s.cache = map[string]cached{}
-		}
-		s.cache[path] = cached{at: at, valid: valid, invalid: invalid}
-		s.mu.Unlock()
-	}
-	return valid, invalid, err
+func (s *SSM) Load(ctx context.Context, path string) (monitor.Listing, error) {
+	return s.read(ctx, path)
 }
 
-func (s *SSM) read(ctx context.Context, path string) ([]monitor.Target, []monitor.InvalidTarget, error) {
-	type folder struct{ url, key, ca, maintenance *string }
+// maxMaintenanceAhead bounds a one-off maintenance: an end further ahead is
+// taken for a typo (2062 for 2026) that would silence an instance for years.
+const maxMaintenanceAhead = 90 * 24 * time.Hour
+
+// sampleSize is how many parameter names a listing keeps for messages.
+const sampleSize = 5
+
+func (s *SSM) read(ctx context.Context, path string) (monitor.Listing, error) {
+	var l monitor.Listing
+	type folder struct{ url, key, ca, maintenance, probes *string }
 	folders := map[string]*folder{}
 	pages := ssm.NewGetParametersByPathPaginator(s.client, &ssm.GetParametersByPathInput{
 		Path:           aws.String(path),
@@ -111,9 +89,13 @@ func (s *SSM) read(ctx context.Context, path string) ([]monitor.Target, []monito
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read targets under %s: %w", path, err)
+			return monitor.Listing{}, fmt.Errorf("read targets under %s: %w", path, err)
 		}
 		for _, p := range page.Parameters {
+			l.Parameters++
+			if len(l.Sample) < sampleSize {
+				l.Sample = append(l.Sample, aws.ToString(p.Name))
+			}
 			rel := strings.TrimPrefix(aws.ToString(p.Name), path)
 			name, leaf, ok := cutLast(rel)
 			if !ok {
@@ -133,11 +115,14 @@ func (s *SSM) read(ctx context.Context, path string) ([]monitor.Target, []monito
 				f.ca = p.Value
 			case ParamMaintenance:
 				f.maintenance = p.Value
+			case ParamProbes:
+				f.probes = p.Value
 			}
 		}
 	}
 	var valid []monitor.Target
 	var invalid []monitor.InvalidTarget
+	now := s.now()
 	for name, f := range folders {
 		key := path + name
 		if f.url == nil {
@@ -163,18 +148,30 @@ func (s *SSM) read(ctx context.Context, path string) ([]monitor.Target, []monito
 		}
 		if f.maintenance != nil {
 			// A wrong maintenance setting must not stop the checks: it is reported and ignored.
-			if sch, err := maintenance.Parse(*f.maintenance); err != nil {
+			sch, err := maintenance.Parse(*f.maintenance)
+			if err == nil && sch.End().Sub(now) > maxMaintenanceAhead {
+				err = fmt.Errorf("the end %s is more than 90 days ahead (a typo in the year?)", sch.End().UTC().Format(time.RFC3339))
+			}
+			if err != nil {
 				invalid = append(invalid, monitor.InvalidTarget{Name: name, Parameter: key + "/" + ParamMaintenance,
 					Reason: err.Error() + " (ignored: the instance is checked and alerted as usual)", Checked: true})
 			} else {
 				t.Maintenance = sch
 			}
 		}
+		if f.probes != nil {
+			var problems []string
+			t.Probes, problems = ParseProbes(*f.probes)
+			for _, pr := range problems {
+				invalid = append(invalid, monitor.InvalidTarget{Name: name, Parameter: key + "/" + ParamProbes, Reason: pr, Checked: true})
+			}
+		}
 		valid = append(valid, t)
 	}
 	slices.SortFunc(valid, func(a, b monitor.Target) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(invalid, func(a, b monitor.InvalidTarget) int { return strings.Compare(a.Name, b.Name) })
-	return valid, invalid, nil
+	l.Targets, l.Invalid = valid, invalid
+	return l, nil
 }
 
 // cutLast splits "team/prod-eu/url" into "team/prod-eu" and "url".

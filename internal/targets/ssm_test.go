@@ -3,6 +3,7 @@ package targets_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +28,12 @@ func put(t *testing.T, c *ssm.Client, name, value string, secure bool) {
 	}
 }
 
-func TestLoadFromSSM(t *testing.T) {
-	stack, cfg := localaws.ForTest(t)
+func TestMain(m *testing.M) { os.Exit(localaws.Main(m)) }
+
+func TestLoadFromSSM(t *testing.T) { localaws.Each(t, testLoadFromSSM) }
+
+func testLoadFromSSM(t *testing.T, b localaws.Backend) {
+	stack, cfg := localaws.ForTestOn(t, b)
 	c := ssm.NewFromConfig(cfg)
 	root := "/" + localaws.Name(t, "targets") + "/"
 	// 23 instances: more than two pages of ten.
@@ -47,9 +52,13 @@ func TestLoadFromSSM(t *testing.T) {
 	put(t, c, "/elsewhere/other/url", "https://other.example", false)
 
 	stack.ResetCalls()
-	valid, invalid, err := targets.NewSSM(c).Load(context.Background(), root)
+	l, err := targets.NewSSM(c).Load(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	valid, invalid := l.Targets, l.Invalid
+	if l.Parameters != 32 {
+		t.Errorf("%d parameters counted, want 32", l.Parameters)
 	}
 	if len(valid) != 25 {
 		t.Fatalf("got %d valid targets, want 25", len(valid))
@@ -88,12 +97,45 @@ func TestLoadFromSSM(t *testing.T) {
 }
 
 func TestLoadFailsLoudly(t *testing.T) {
-	stack, cfg := localaws.ForTest(t)
-	stack.SetFault(func(op string) localaws.Injection { return localaws.Fail(400, "AccessDeniedException") })
-	_, _, err := targets.NewSSM(ssm.NewFromConfig(cfg)).Load(context.Background(), "/x/")
-	if err == nil || !strings.Contains(err.Error(), "read targets under /x/") {
-		t.Fatalf("err = %v, want it to name the path", err)
-	}
+	localaws.Each(t, func(t *testing.T, b localaws.Backend) {
+		stack, cfg := localaws.ForTestOn(t, b)
+		stack.SetFault(func(op string) localaws.Injection { return localaws.Fail(400, "AccessDeniedException") })
+		_, err := targets.NewSSM(ssm.NewFromConfig(cfg)).Load(context.Background(), "/x/")
+		if err == nil || !strings.Contains(err.Error(), "read targets under /x/") {
+			t.Fatalf("err = %v, want it to name the path", err)
+		}
+	})
+}
+
+// A one-off maintenance end far ahead is a typo that would silence an
+// instance for years: it is refused, naming the parameter, and the instance
+// is checked and alerted as usual.
+func TestMaintenanceFarAheadIsRefused(t *testing.T) {
+	localaws.Each(t, func(t *testing.T, b localaws.Backend) {
+		_, cfg := localaws.ForTestOn(t, b)
+		c := ssm.NewFromConfig(cfg)
+		root := "/" + localaws.Name(t, "targets") + "/"
+		now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+		put(t, c, root+"typo/url", "https://typo.example", false)
+		put(t, c, root+"typo/maintenance", "2062-11-24T22:00:00Z", false)
+		put(t, c, root+"fine/url", "https://fine.example", false)
+		put(t, c, root+"fine/maintenance", "2026-12-01T22:00:00Z", false)
+		s := targets.NewSSM(c)
+		s.Now = func() time.Time { return now }
+		l, err := s.Load(context.Background(), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Targets) != 2 || len(l.Invalid) != 1 || !l.Invalid[0].Checked ||
+			l.Invalid[0].Parameter != root+"typo/maintenance" || !strings.Contains(l.Invalid[0].Reason, "90 days") {
+			t.Fatalf("listing %+v", l)
+		}
+		for _, tg := range l.Targets {
+			if active := tg.Maintenance.Active(now); active != (tg.Name == "fine") {
+				t.Errorf("%s: in maintenance %v", tg.Name, active)
+			}
+		}
+	})
 }
 
 func TestNormalizePath(t *testing.T) {
@@ -105,34 +147,5 @@ func TestNormalizePath(t *testing.T) {
 		if got != want {
 			t.Errorf("NormalizePath(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestCacheIsBounded(t *testing.T) {
-	stack, cfg := localaws.ForTest(t)
-	c := ssm.NewFromConfig(cfg)
-	root := "/" + localaws.Name(t, "cached") + "/"
-	put(t, c, root+"a/url", "https://a.example", false)
-	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	s := targets.NewSSM(c)
-	s.CacheTTL, s.Now = 10*time.Minute, func() time.Time { return now }
-	load := func() int {
-		t.Helper()
-		v, _, err := s.Load(context.Background(), root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(v)
-	}
-	stack.ResetCalls()
-	load()
-	put(t, c, root+"b/url", "https://b.example", false)
-	now = now.Add(9 * time.Minute)
-	if n := load(); n != 1 || stack.Calls()["ssm.GetParametersByPath"] != 1 {
-		t.Errorf("a fresh cache was not used: %d targets, %v", n, stack.Calls())
-	}
-	now = now.Add(2 * time.Minute)
-	if n := load(); n != 2 {
-		t.Errorf("a stale cache was used: %d targets", n)
 	}
 }

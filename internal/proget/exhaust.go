@@ -1,0 +1,35 @@
+package proget
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+)
+
+// IdleConns bounds the idle connections the client keeps, over all
+// instances: a run sizes its concurrency with it.
+const IdleConns = 32
+
+type exhaustionKey struct{}
+
+// watchExhaustion marks a check's context, so that a dial that fails for
+// want of file descriptors is noticed: that says nothing of the instance, and
+// the check must not read as Down.
+func watchExhaustion(ctx context.Context) (context.Context, *atomic.Bool) {
+	var flag atomic.Bool
+	return context.WithValue(ctx, exhaustionKey{}, &flag), &flag
+}
+
+func noteExhaustion(dial func(ctx context.Context, network, address string) (net.Conn, error)) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		conn, err := dial(ctx, network, address)
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			if flag, ok := ctx.Value(exhaustionKey{}).(*atomic.Bool); ok {
+				flag.Store(true)
+			}
+		}
+		return conn, err
+	}
+}

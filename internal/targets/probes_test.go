@@ -1,0 +1,53 @@
+package targets
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/proget-monitor/proget-monitor/internal/monitor"
+)
+
+func TestParseProbes(t *testing.T) {
+	probes, problems := ParseProbes(`
+# feeds behind connectors
+npm-left-pad    /npm/npm-remote/left-pad
+nuget-json      /nuget/nuget-remote/v3/registration/newtonsoft.json/index.json
+pypi-requests   /pypi/pypi-remote/simple/requests/
+private-feed    /npm/internal/@corp/ui   key
+
+bad label!      /npm/x
+no-path
+relative        npm/x
+protocol        //evil.example/x
+npm-left-pad    /npm/again
+four            /a   key   more
+secret          /a   token
+`)
+	want := []monitor.Probe{
+		{Label: "npm-left-pad", Path: "/npm/npm-remote/left-pad"},
+		{Label: "nuget-json", Path: "/nuget/nuget-remote/v3/registration/newtonsoft.json/index.json"},
+		{Label: "pypi-requests", Path: "/pypi/pypi-remote/simple/requests/"},
+		{Label: "private-feed", Path: "/npm/internal/@corp/ui", Key: true},
+	}
+	if fmt.Sprint(probes) != fmt.Sprint(want) {
+		t.Errorf("probes\n got %v\nwant %v", probes, want)
+	}
+	if len(problems) != 7 {
+		t.Fatalf("%d problems, want 7: %q", len(problems), problems)
+	}
+	for i, quote := range []string{`"bad label!      /npm/x"`, `"no-path"`, `"relative        npm/x"`, `//evil.example/x`,
+		"used twice", `"four            /a   key   more"`, `can only be "key"`} {
+		if !strings.Contains(problems[i], quote) {
+			t.Errorf("problem %d %q does not say %q", i, problems[i], quote)
+		}
+	}
+	var many strings.Builder
+	for i := range 23 {
+		fmt.Fprintf(&many, "p%02d /npm/f/p%02d\n", i, i)
+	}
+	probes, problems = ParseProbes(many.String())
+	if len(probes) != MaxProbes || len(problems) != 1 || !strings.Contains(problems[0], "p20, p21, p22 skipped") {
+		t.Errorf("%d probes, problems %q", len(probes), problems)
+	}
+}
