@@ -18,7 +18,7 @@ test: tools vet
 	$(GO) test -race -count=1 ./...
 
 ## tools: moto_server (the strict AWS emulator the tests use) and cfn-lint, installed with pip if missing
-PIP_TOOLS := 'moto[server]' 'cfn-lint>=1.51,<2'
+PIP_TOOLS := 'moto[server]>=5.2,<6' 'cfn-lint>=1.51,<2'
 tools:
 	@if ! command -v moto_server >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then \
 		echo "moto_server or cfn-lint is missing: python3 -m pip install $(PIP_TOOLS)"; \

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is `make bench`: it runs whole monitor runs of the real
 // bootstrap binary (through the Lambda Runtime API, with Lambda's limit of
 // 1024 open files) against a local AWS stack behind a proxy that adds a

@@ -120,7 +120,7 @@ func TestMaintenanceWindow(t *testing.T) {
 		until := w.clock.Add(12 * time.Minute)
 		w.putParam(w.path+"prod-eu/maintenance", until.Format(time.RFC3339), false)
 		w.putParam(w.path+"prod-us/maintenance", until.Format(time.RFC3339), false)
-		w.invoke(parameterChangeEvent(w.path + "prod-eu/maintenance"))
+		w.changed(w.path + "prod-eu/maintenance")
 		w.proget["prod-eu"].Stop()
 		w.proget["prod-us"].Stop()
 		expectSubjects(t, "down during maintenance", w.mustRun())

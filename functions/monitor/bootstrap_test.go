@@ -52,20 +52,25 @@ func testBootstrap(t *testing.T, b localaws.Backend, bin string) {
 	}
 	for _, tc := range []struct {
 		event   string
-		payload string
+		shard   string
 		checked int
 	}{
 		{"scheduled-rule.json", "", 3},
 		{"scheduler.json", "", 3},
-		{"shard", `{"targetsPath":"` + shard + `"}`, 1},
+		{"shard.json", shard, 1}, // its targetsPath, pointed at this test's shard
 		{"ssm-change.json", "", 0},
 	} {
-		payload := []byte(tc.payload)
-		if tc.payload == "" {
-			var err error
-			if payload, err = os.ReadFile(filepath.Join("..", "..", "events", tc.event)); err != nil {
-				t.Fatal(err)
+		payload, err := os.ReadFile(filepath.Join("..", "..", "events", tc.event))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.shard != "" {
+			var event map[string]any
+			if err := json.Unmarshal(payload, &event); err != nil || event["targetsPath"] == nil {
+				t.Fatalf("%s must be an object with a targetsPath: %s", tc.event, payload)
 			}
+			event["targetsPath"] = tc.shard
+			payload, _ = json.Marshal(event)
 		}
 		res, err := fn.Invoke(ctx, payload, 20*time.Second)
 		if err != nil {

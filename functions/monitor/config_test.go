@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.TargetsPath != "/proget-monitor/targets/" || c.MetricsNamespace != "ProGet" || c.FailureThreshold != 1 ||
 		c.RecoveryThreshold != 1 || c.CheckTimeout != 10*time.Second || c.MaxConcurrency != 0 || c.Metrics != metrics.LevelInstance ||
-		c.TargetsCacheTTL != time.Hour || c.StateTTL != 30*24*time.Hour || c.EventTopicARN != "" || c.Subnets != nil || c.CertWarningDays != 14 {
+		c.TargetsCacheTTL != time.Hour || c.StateTTL != 30*24*time.Hour || c.EventTopicARN != "" || c.Subnets != nil || c.CertWarningDays != 14 ||
+		!c.VersionNotices || c.StormPercent != 50 || c.StormMinInstances != 3 || c.ReminderInterval != 0 || c.LogLevel != slog.LevelInfo {
 		t.Errorf("defaults: %+v", c)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/proget-monitor/proget-monitor/internal/localaws"
 	"github.com/proget-monitor/proget-monitor/internal/metrics"
 	"github.com/proget-monitor/proget-monitor/internal/progetsim"
+	"github.com/proget-monitor/proget-monitor/internal/run"
 )
 
 // dashboardBody is the dashboard's JSON with the template's substitutions
@@ -87,7 +88,8 @@ func TestTemplateDashboardShowsEveryAlarm(t *testing.T) {
 }
 
 // loggedFields runs the function through failures, alerts and recoveries and
-// returns every field its log lines carry.
+// returns every field its log lines carry. The lines are the function's own,
+// whatever answers its AWS calls: kumo, the faster backend, serves.
 func loggedFields(t *testing.T) map[string]bool {
 	w := newWorld(t, localaws.Kumo, map[string]string{"STORM_PERCENT": "0"})
 	w.putParam(w.path+"prod-us/maintenance", "daily 00:00-23:59 UTC", false)
@@ -111,9 +113,11 @@ func loggedFields(t *testing.T) map[string]bool {
 	w.mustRun()
 	w.stack.SetFault(localaws.FailOn("sns.Publish", 403, "AuthorizationError"))
 	for _, in := range w.proget {
-		in.Start()
+		w.start(in)
 	}
-	w.run(`{}`)
+	if _, err := w.run(`{}`); errorType(err) != run.AlertsUndelivered {
+		t.Fatalf("a run whose alerts SNS refuses must fail with AlertsUndelivered: %v", err)
+	}
 	w.stack.SetFault(nil)
 	fleet := newWorld(t, localaws.Kumo, nil)
 	fleet.mustRun()

@@ -144,7 +144,7 @@ func TestDeadlineBeforeSomeChecksStart(t *testing.T) {
 		w.clock = w.clock.Add(5 * time.Minute)
 		out, err := w.app.handle(ctx, json.RawMessage(`{}`))
 		sum, _ := out.(run.Summary)
-		if err == nil || sum.Skipped != 3 || sum.Down != 0 || sum.Checked != 0 {
+		if errorType(err) != run.DeadlineReached || sum.Skipped != 3 || sum.Down != 0 || sum.Checked != 0 {
 			t.Errorf("summary %+v, err %v: every instance must be skipped", sum, err)
 		}
 		expectSubjects(t, "nothing checked in time", w.received())

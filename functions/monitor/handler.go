@@ -24,7 +24,7 @@ func (a *app) handle(ctx context.Context, event json.RawMessage) (any, error) {
 		if err := a.changes.MarkTargetsChanged(ctx, change.ID, change.Time); err != nil {
 			err = fmt.Errorf("%w; the change is picked up when the targets cache expires (TARGETS_CACHE_TTL)", err)
 			log.Error("cannot record a change of the targets", "parameter", change.Detail.Name, "error", err)
-			return nil, invokeError(run.StateUnwritable, err)
+			return nil, invokeError(changeNotRecorded, err)
 		}
 		log.Info("targets changed: the next run reads them again", "parameter", change.Detail.Name, "operation", change.Detail.Operation)
 		return targetsChanged{TargetsChanged: true, Parameter: change.Detail.Name}, nil
@@ -32,18 +32,21 @@ func (a *app) handle(ctx context.Context, event json.RawMessage) (any, error) {
 	path, err := targetsPathOf(event, a.targetsPath)
 	if err != nil {
 		log.Error("invalid event", "error", err)
-		return nil, invokeError("InvalidEvent", err)
+		return nil, invokeError(invalidEvent, err)
 	}
 	sum, err := a.runner.Run(ctx, log, path)
 	if err != nil {
-		kind := run.KindOf(err)
-		if kind == "" {
-			kind = "RunFailed"
-		}
-		return sum, invokeError(kind, err)
+		return sum, invokeError(run.KindOf(err), err)
 	}
 	return sum, nil
 }
+
+// Error types of the handler's own failures; a run's are run's kinds.
+const (
+	configurationError = "ConfigurationError"
+	invalidEvent       = "InvalidEvent"
+	changeNotRecorded  = "ChangeNotRecorded"
+)
 
 // invokeError is an error whose type Lambda reports as errorType: the kind of
 // failure, rather than Go's internal type name.

@@ -6,11 +6,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
-	"strconv"
-	"syscall"
 	"time"
 	_ "time/tzdata" // maintenance windows name IANA zones; the runtime image may have none
 
@@ -43,24 +41,23 @@ func main() {
 	// it) become JSON lines too, with the request id.
 	slog.SetDefault(log)
 	cfg, err := loadConfig(os.Getenv)
-	var handler func(context.Context, json.RawMessage) (any, error)
+	var awsCfg aws.Config
+	if err == nil {
+		level.Set(cfg.LogLevel)
+		if awsCfg, err = awsconfig.LoadDefaultConfig(context.Background()); err != nil {
+			err = fmt.Errorf("load the AWS configuration (region, credentials) from the environment: %w", err)
+		}
+	}
 	if err != nil {
 		// Every invocation fails with the reason, so the function's Errors
 		// metric and its alarm see a broken configuration.
-		handler = func(ctx context.Context, _ json.RawMessage) (any, error) {
+		lambda.Start(func(ctx context.Context, _ json.RawMessage) (any, error) {
 			requestLogger(ctx, log).Error("the function cannot run: fix its environment (template.yaml sets it)", "error", err)
-			return nil, invokeError("ConfigurationError", err)
-		}
-	} else {
-		level.Set(cfg.LogLevel)
-		awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
-		if err != nil {
-			log.Error("cannot load the AWS configuration", "error", err)
-			os.Exit(1)
-		}
-		handler = newApp(cfg, awsCfg, log, os.Getenv("AWS_LAMBDA_RUNTIME_API")).handle
+			return nil, invokeError(configurationError, err)
+		})
+		return
 	}
-	lambda.Start(handler)
+	lambda.Start(newApp(cfg, awsCfg, log, os.Getenv("AWS_LAMBDA_RUNTIME_API")).handle)
 }
 
 // app is the wired function; tests build it against a local AWS stack.
@@ -81,31 +78,9 @@ type changeRecorder interface {
 // that an AWS outage does not turn into a retry storm.
 const awsMaxAttempts = 5
 
-// tuneGC trades memory, which a function has reserved anyway, for CPU, which
-// it has little of (a 128 MB function gets about 7% of a vCPU): the heap may
-// grow to five times what is live before a collection, but never past three
-// quarters of the function's memory.
-func tuneGC(memoryMB string) {
-	mb, err := strconv.Atoi(memoryMB)
-	if err != nil || mb <= 0 {
-		return
-	}
-	debug.SetMemoryLimit(int64(mb) << 20 * 3 / 4)
-	debug.SetGCPercent(400)
-}
-
 // deliveryConcurrency bounds the instances whose state is written, and
 // alerts published, at once: DynamoDB and SNS calls, each on its connection.
 const deliveryConcurrency = 64
-
-// openFiles is the process's limit on open files: 1024 on Lambda.
-func openFiles() int {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<20 {
-		return 1 << 20
-	}
-	return int(l.Cur)
-}
 
 // Audiences: people read the alert topic (e-mail, SMS), programs the event
 // topic (SQS, Lambda, HTTPS).
@@ -116,10 +91,11 @@ const (
 
 func newApp(cfg config, awsCfg aws.Config, log *slog.Logger, runtimeAPI string) *app {
 	awsCfg.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
+		// SNS answers "Throttled", which the SDK does not count as throttling.
+		return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = awsMaxAttempts
 			o.MaxBackoff = 2 * time.Second
-		})
+		}), "Throttled")
 	}
 	source := targets.NewSSM(ssm.NewFromConfig(awsCfg))
 	states := store.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.StateTable)

@@ -39,12 +39,12 @@ func TestUnreachableFleetPointsAtTheFunctionsNetwork(t *testing.T) {
 			if len(got) == 1 && !strings.Contains(got[0].Message, tc.where) {
 				t.Errorf("the fleet message does not say where the function runs:\n%s", got[0].Message)
 			}
-			w.proget["prod-us"].Start()
+			w.start(w.proget["prod-us"])
 			w.mustRun()
 			if w.summary.Network == "" {
 				t.Errorf("2 of 3 still unreachable: the hint must stay")
 			}
-			w.proget["prod-eu"].Start()
+			w.start(w.proget["prod-eu"])
 			w.mustRun()
 			if w.summary.Network != "" {
 				t.Errorf("1 of 3 unreachable is that instance's problem, not the function's: %q", w.summary.Network)

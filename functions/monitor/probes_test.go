@@ -48,7 +48,7 @@ func TestProbeSeesAConnectorFailOnProGet2024(t *testing.T) {
 		}
 
 		w.putParam(w.path+"prod-eu/probes", "private-feed /npm/internal/@corp/ui key\n", false)
-		w.invoke(parameterChangeEvent(w.path + "prod-eu/probes"))
+		w.changed(w.path + "prod-eu/probes")
 		in.SetUpstreamDown("npm-remote", 502)
 		expectSubjects(t, "a probe removed is forgotten quietly", w.mustRun())
 	})

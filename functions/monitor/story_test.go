@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -262,7 +263,7 @@ func TestEventTargetsPathSelectsAShard(t *testing.T) {
 		if st := w.stored("prod-eu"); st.Version != 0 {
 			t.Errorf("shard b wrote shard a's prod-eu: %+v", st)
 		}
-		if _, err := w.run(`{"targetsPath": 5}`); err == nil || !strings.Contains(err.Error(), "targetsPath") {
+		if _, err := w.run(`{"targetsPath": 5}`); errorType(err) != "InvalidEvent" || !strings.Contains(err.Error(), "targetsPath") {
 			t.Errorf("a bad targetsPath must fail the run: %v", err)
 		}
 	})
@@ -300,7 +301,15 @@ func TestAPIKeyNeverLeaks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&everything, "%+v\n", items.Items)
+		var stored []map[string]any
+		if err := attributevalue.UnmarshalListOfMaps(items.Items, &stored); err != nil {
+			t.Fatal(err)
+		}
+		dump, _ := json.Marshal(stored)
+		if !strings.Contains(string(dump), "boom") {
+			t.Fatalf("the stored state must hold the crash's text, to be searched for the key:\n%.2000s", dump)
+		}
+		everything.Write(dump)
 		metrics, err := cloudwatch.NewFromConfig(w.aws).ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String(w.ns)})
 		if err != nil {
 			t.Fatal(err)

@@ -39,6 +39,14 @@ func TestChangeEventRefreshesTargets(t *testing.T) {
 		}
 		expectSubjects(t, "nothing is checked on a change event", w.received())
 
+		// A change that cannot be recorded fails, saying when it is read.
+		w.stack.SetFault(localaws.FailOn("dynamodb.PutItem", 400, "AccessDeniedException"))
+		_, err = w.invoke(parameterChangeEvent(w.path + "new-eu/url"))
+		w.stack.SetFault(nil)
+		if errorType(err) != "ChangeNotRecorded" || !strings.Contains(err.Error(), "TARGETS_CACHE_TTL") {
+			t.Errorf("an unrecorded change: %v", err)
+		}
+
 		w.stack.ResetCalls()
 		got := w.mustRun()
 		expectSubjects(t, "the next run checks the new instance", got, "ProGet new-eu: license Error")
@@ -50,7 +58,7 @@ func TestChangeEventRefreshesTargets(t *testing.T) {
 		}
 
 		w.deleteParam(w.path + "prod-us/url")
-		w.invoke(parameterChangeEvent(w.path + "prod-us/url"))
+		w.changed(w.path + "prod-us/url")
 		w.proget["prod-us"].Stop()
 		expectSubjects(t, "a deleted instance is not checked", w.mustRun())
 		if w.summary.Checked != 3 {

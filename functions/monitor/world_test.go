@@ -154,6 +154,22 @@ func (w *world) invoke(event string) (any, error) {
 	return w.app.handle(context.Background(), json.RawMessage(event))
 }
 
+// changed tells the function that a parameter changed, as SSM's event does.
+func (w *world) changed(parameter string) {
+	w.t.Helper()
+	if _, err := w.invoke(parameterChangeEvent(parameter)); err != nil {
+		w.t.Fatalf("the change event for %s: %v", parameter, err)
+	}
+}
+
+// start starts a stopped ProGet instance again.
+func (w *world) start(in *progetsim.Instance) {
+	w.t.Helper()
+	if err := in.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // run invokes the function once, five minutes after the previous run, and
 // returns the alerts people received. Programs must have received the same
 // alerts (by id), each as a JSON document.

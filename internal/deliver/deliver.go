@@ -79,7 +79,6 @@ type Item struct {
 // Result is what happened to one item.
 type Result struct {
 	State    monitor.State // as stored (or as it would have been, on failure)
-	Written  bool          // the state was written
 	Claimed  bool          // this run stored a new alert for the instance
 	Conflict bool          // another run wrote the instance first; what it decided stands
 	// Published counts the instance's own alerts that went out; fleet
@@ -175,7 +174,7 @@ func (o *Outbox) claim(ctx context.Context, it Item, now, lease time.Time, l led
 		return res, false
 	}
 	next.Version = v
-	res.State, res.Written, res.Claimed = next, true, it.Alert != nil
+	res.State, res.Claimed = next, it.Alert != nil
 	res.Pending = len(next.Outbox)
 	return res, hold
 }
@@ -282,13 +281,27 @@ func (o *Outbox) fleets(ctx context.Context, log *slog.Logger, results []Result,
 				continue
 			}
 			sent = true
-			log.Info("fleet alert published", "alertId", f.ID, "audience", aud.Name, "instances", len(ms), "minimal", out.minimal)
+			log.Info("fleet alert published", "alertId", f.ID, "audience", aud.Name, "severity", f.Severity(),
+				"instances", names(f.Members), "minimal", out.minimal)
 		}
 		if sent {
 			published++
 		}
 	}
 	return published
+}
+
+// names lists a fleet's instances for its log line, at most 50 of them (a
+// log event holds 256 KB; the message names them all).
+func names(members []monitor.Alert) string {
+	var out []string
+	for _, m := range members[:min(len(members), 50)] {
+		out = append(out, m.Instance)
+	}
+	if len(members) > 50 {
+		out = append(out, fmt.Sprintf("and %d more", len(members)-50))
+	}
+	return strings.Join(out, ",")
 }
 
 // messageID is the id a fleet message made for size instances goes out

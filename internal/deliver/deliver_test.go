@@ -1,10 +1,10 @@
 package deliver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -132,6 +132,7 @@ type world struct {
 	// audience; order is what each audience received, in order.
 	ids   map[string]map[string]bool
 	order map[string][]string
+	logs  bytes.Buffer
 }
 
 var audiences = []Audience{{Name: "people", Format: render.Text}, {Name: "programs", Format: render.JSON}}
@@ -177,7 +178,7 @@ func (w *world) item(name string, to monitor.Status, say bool) Item {
 // clock then moves on five minutes, as schedules do.
 func (w *world) deliver(items ...Item) Report {
 	w.t.Helper()
-	rep := w.out.Deliver(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), items, w.now, w.now.Add(time.Minute))
+	rep := w.out.Deliver(context.Background(), slog.New(slog.NewJSONHandler(&w.logs, nil)), items, w.now, w.now.Add(time.Minute))
 	for _, s := range w.pub.take() {
 		// What a message says, without its id: the instance and changes.
 		what := s.audience + ":" + s.msg.Subject
@@ -315,6 +316,9 @@ func TestFailedFleetPublish(t *testing.T) {
 		t.Errorf("fleets published %d", rep.Fleets)
 	}
 	w.delivered("ProGet monitor: 3 of 3 instances DOWN at once")
+	if !strings.Contains(w.logs.String(), `"msg":"fleet alert published","alertId":"fleet-1","audience":"people","severity":"critical","instances":"a,b,c"`) {
+		t.Errorf("the fleet's log line must name its severity and instances:\n%s", w.logs.String())
+	}
 }
 
 // A member whose outbox another run holds is not in the fleet message: its
@@ -640,6 +644,69 @@ func TestFleetResentWithoutAMember(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		if p := w.pending(n); len(p) != 0 {
 			t.Errorf("%s outbox %+v", n, p)
+		}
+	}
+}
+
+// Hours of fleet reminders while SNS refuses everything: older reminders
+// give way to newer ones, and what goes out afterwards is still fleet
+// messages, never one message per instance.
+func TestFleetRemindersDuringALongOutage(t *testing.T) {
+	w := newWorld(t)
+	names := []string{"a", "b", "c"}
+	w.deliver(w.item("a", monitor.StatusOK, false), w.item("b", monitor.StatusOK, false), w.item("c", monitor.StatusOK, false))
+	w.pub.fail = func(string, render.Message) error { return refused }
+	w.deliver(w.fleet(names...)...)
+	for k := range 3 * maxOutbox {
+		var items []Item
+		for _, n := range names {
+			it := w.item(n, monitor.StatusDown, true)
+			it.Alert.Changes[0].From, it.Alert.Changes[0].Reminder = monitor.StatusDown, true
+			it.Alert.ID += "-reminder"
+			items = append(items, it)
+		}
+		w.deliver(fleetOf(fmt.Sprintf("still-%d", k), items...)...)
+		if n := len(w.pending("a")); n > maxOutbox {
+			t.Fatalf("reminder %d: %d pending", k, n)
+		}
+	}
+	w.pub.fail = nil
+	w.deliver(w.item("a", monitor.StatusDown, false), w.item("b", monitor.StatusDown, false), w.item("c", monitor.StatusDown, false))
+	got := w.order["people"]
+	if len(got) == 0 || got[0] != "ProGet monitor: 3 of 3 instances DOWN at once" {
+		t.Fatalf("people got %q: the fleet DOWN first", got)
+	}
+	for _, s := range got {
+		if !strings.HasPrefix(s, "ProGet monitor: ") {
+			t.Errorf("an instance's own message %q after an outage of fleet messages", s)
+		}
+	}
+	for _, n := range names {
+		if p := w.pending(n); len(p) != 0 {
+			t.Errorf("%s: %d pending", n, len(p))
+		}
+	}
+}
+
+// Version notices that undo each other merge into nothing, and nothing empty
+// is left to publish.
+func TestCancellingNoticesLeaveNothing(t *testing.T) {
+	var outbox []monitor.Pending
+	for i := range maxOutbox + 2 {
+		from, to := "2026.1", "2026.2"
+		if i%2 == 1 {
+			from, to = to, from
+		}
+		outbox = append(outbox, monitor.Pending{Alert: monitor.Alert{ID: fmt.Sprint(i), Instance: "a", Severity: monitor.SeverityInfo,
+			Notices: []monitor.Notice{{Kind: "version", From: from, To: to}}}})
+	}
+	out, _ := bound(outbox)
+	if len(out) > maxOutbox {
+		t.Fatalf("%d pending", len(out))
+	}
+	for _, p := range out {
+		if len(p.Changes) == 0 && len(p.Notices) == 0 {
+			t.Errorf("an empty alert is left to publish: %+v", p)
 		}
 	}
 }

@@ -15,8 +15,9 @@ const (
 	maxOutboxChanges = 600 // changes, over all its alerts
 )
 
-// bound merges the oldest alerts that were never published until the outbox
-// is within its bounds. Should only alerts that may have been published be
+// bound drops reminders that a later alert supersedes, then merges the
+// oldest alerts that were never published, until the outbox is within its
+// bounds. Should only alerts that may have been published be
 // left to merge, it merges those too (merged counts them): their changes may
 // then reach subscribers twice, which is better than an outbox the store
 // cannot write.
@@ -25,6 +26,12 @@ func bound(outbox []monitor.Pending) ([]monitor.Pending, int) {
 	for len(outbox) > maxOutbox || changes(outbox) > maxOutboxChanges {
 		if len(outbox) < 2 {
 			break
+		}
+		// A reminder with a later alert behind it says nothing that one
+		// does not: it goes first, and fleet reminders stay fleet messages.
+		if i := slices.IndexFunc(outbox[:len(outbox)-1], reminderOnly); i >= 0 {
+			outbox = slices.Delete(slices.Clone(outbox), i, i+1)
+			continue
 		}
 		i := pair(outbox, func(a, b monitor.Pending) bool { return mergeable(a) && mergeable(b) })
 		if i < 0 {
@@ -53,9 +60,19 @@ func bound(outbox []monitor.Pending) ([]monitor.Pending, int) {
 				m.Done = append(m.Done, a)
 			}
 		}
+		if len(m.Changes) == 0 && len(m.Notices) == 0 {
+			// They cancelled out (a version notice and its undoing): there
+			// is nothing left to tell.
+			outbox = append(outbox[:i:i], outbox[i+2:]...)
+			continue
+		}
 		outbox = append(append(outbox[:i:i], m), outbox[i+2:]...)
 	}
 	return outbox, merged
+}
+
+func reminderOnly(p monitor.Pending) bool {
+	return len(p.Changes) > 0 && len(p.Notices) == 0 && !slices.ContainsFunc(p.Changes, func(c monitor.Change) bool { return !c.Reminder })
 }
 
 // mergeable is an alert that surely never reached a subscriber.

@@ -129,9 +129,24 @@ func (s Schedule) Active(t time.Time) bool {
 	return false
 }
 
-// Until is when the maintenance that t falls in ends (the latest end, should
-// windows overlap), or the zero time when t is not in maintenance.
+// Until is when the maintenance that t falls in ends, or the zero time when t
+// is not in maintenance. Windows that overlap or follow one another without a
+// gap (Sat 22:00-00:00, Sun 00:00-04:00) are one maintenance; one that never
+// ends (every day 00:00-24:00) is given about a week.
 func (s Schedule) Until(t time.Time) time.Time {
+	end := s.end(t)
+	for !end.IsZero() && end.Sub(t) < 7*24*time.Hour {
+		next := s.end(end)
+		if !next.After(end) {
+			break
+		}
+		end = next
+	}
+	return end
+}
+
+// end is the latest end of the windows t falls in, or the zero time.
+func (s Schedule) end(t time.Time) time.Time {
 	var end time.Time
 	if !s.until.IsZero() && t.Before(s.until) {
 		end = s.until

@@ -15,14 +15,17 @@ func mustParse(t *testing.T, s string) Schedule {
 	return sch
 }
 
-func TestActive(t *testing.T) {
-	utc := func(s string) time.Time {
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
+func instant(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return v
+}
+
+func TestActive(t *testing.T) {
+	utc := func(s string) time.Time { return instant(t, s) }
 	cases := []struct {
 		schedule string
 		at       string
@@ -76,5 +79,31 @@ func TestParseErrors(t *testing.T) {
 		if _, err := Parse(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
 		}
+	}
+}
+
+// Windows that follow one another without a gap are one maintenance: Until
+// says when the last one ends.
+func TestUntil(t *testing.T) {
+	at := func(s string) time.Time { return instant(t, s) }
+	for _, tc := range []struct{ schedule, at, want string }{
+		{"Sat 22:00-24:00 UTC; Sun 00:00-04:00 UTC", "2026-11-28T23:00:00Z", "2026-11-29T04:00:00Z"},
+		{"Sat 22:00-24:00 UTC; Sun 00:00-04:00 UTC", "2026-11-29T01:00:00Z", "2026-11-29T04:00:00Z"},
+		{"Sun 02:00-04:00 UTC", "2026-11-29T03:00:00Z", "2026-11-29T04:00:00Z"},
+		{"Sun 02:00-04:00 UTC", "2026-11-29T05:00:00Z", ""},
+		{"2026-11-24T22:00:00Z", "2026-11-24T21:00:00Z", "2026-11-24T22:00:00Z"},
+	} {
+		got := mustParse(t, tc.schedule).Until(at(tc.at))
+		want := time.Time{}
+		if tc.want != "" {
+			want = at(tc.want)
+		}
+		if !got.Equal(want) {
+			t.Errorf("%q at %s: until %v, want %v", tc.schedule, tc.at, got, want)
+		}
+	}
+	// Never ending: about a week, not forever.
+	if got := mustParse(t, "daily 00:00-24:00 UTC").Until(at("2026-11-28T12:00:00Z")); got.Sub(at("2026-11-28T12:00:00Z")) > 8*24*time.Hour {
+		t.Errorf("an endless schedule: until %v", got)
 	}
 }

@@ -37,16 +37,25 @@ func NewCloudWatch(client putMetricDataAPI, namespace string, level Level) *Clou
 	return &CloudWatch{client: client, namespace: namespace, level: level}
 }
 
+// putConcurrency bounds the PutMetricData calls in flight.
+const putConcurrency = 8
+
 // Push publishes the run's datums, in as few calls as CloudWatch's limits
-// allow, all calls at once. It returns how many datums were accepted.
+// allow, a few at a time. It returns how many datums were accepted.
 func (c *CloudWatch) Push(ctx context.Context, r Run) (int, error) {
 	datums := Datums(r, c.level)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
 	sent := 0
+	// A few calls at a time: at the full level a thousand instances make
+	// hundreds of calls, which at once would meet CloudWatch's request rate
+	// and take sockets from the checks.
+	sem := make(chan struct{}, putConcurrency)
 	for _, batch := range Batches(datums) {
+		sem <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			_, err := c.client.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(c.namespace), MetricData: batch})
 			mu.Lock()
 			defer mu.Unlock()
@@ -58,8 +67,12 @@ func (c *CloudWatch) Push(ctx context.Context, r Run) (int, error) {
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return sent, fmt.Errorf("put %d of %d datums into namespace %s: %w", len(datums)-sent, len(datums), c.namespace, err)
+	if len(errs) > 0 {
+		more := ""
+		if len(errs) > 3 {
+			more = fmt.Sprintf(" (and %d more failed calls)", len(errs)-3)
+		}
+		return sent, fmt.Errorf("put %d of %d datums into namespace %s: %w%s", len(datums)-sent, len(datums), c.namespace, errors.Join(errs[:min(len(errs), 3)]...), more)
 	}
 	return sent, nil
 }

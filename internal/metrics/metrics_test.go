@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -132,8 +133,17 @@ func TestBatchesRespectCountAndSize(t *testing.T) {
 			{Name: aws.String("Connector"), Value: aws.String(strings.Repeat("c", 1024))}}})
 	}
 	batches := metrics.Batches(big)
-	if len(batches) < 3 {
-		t.Errorf("1000 datums of 2 KB each must take several calls under 1 MB, got %d", len(batches))
+	total := 0
+	for i, b := range batches {
+		total += len(b)
+		// JSON is larger than the CBOR the SDK sends: within 1 MB as JSON is
+		// within CloudWatch's 1 MB per request.
+		if js, _ := json.Marshal(b); len(b) > 1000 || len(js) > 1_000_000 {
+			t.Errorf("batch %d: %d datums, %d bytes as JSON", i, len(b), len(js))
+		}
+	}
+	if total != len(big) || len(batches) < 3 {
+		t.Errorf("1000 datums of 2 KB each: %d batches holding %d datums", len(batches), total)
 	}
 	nan := []types.MetricDatum{{MetricName: aws.String("M"), Value: aws.Float64(0)}, {MetricName: aws.String("M"), Value: aws.Float64(nanValue())}}
 	if b := metrics.Batches(nan); len(b) != 1 || len(b[0]) != 1 {

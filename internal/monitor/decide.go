@@ -125,10 +125,13 @@ func Decide(prev State, obs Observation, p Policy) (State, *Alert) {
 }
 
 // tracked is what the observation says, with at most MaxConnectors
-// connectors: problems first (those already tracked before new ones), then
-// recoveries people have to hear of, then connectors already tracked, then new
-// ones in ProGet's order. listed names every connector ProGet listed, tracked
-// or not, so that none it still lists is taken for removed.
+// connectors: first those already tracked that are not healthy or that people
+// were told are bad (their recoveries), then new problems, then the rest of
+// those already tracked, then new ones, in ProGet's order. Tracked
+// connectors come first so that the cap bounds what is stored: a connector
+// people were told is bad is never dropped for a new one. listed names every
+// connector ProGet listed, tracked or not, so that none it still lists is
+// taken for removed.
 func tracked(obs Observation, prev State) ([]Reading, map[string]bool) {
 	readings := obs.Readings()
 	if !obs.Up() || len(obs.ConnectorList) <= MaxConnectors {
@@ -136,21 +139,19 @@ func tracked(obs Observation, prev State) ([]Reading, map[string]bool) {
 	}
 	head := readings[:len(readings)-len(obs.ConnectorList)]
 	listed := make(map[string]bool, len(obs.ConnectorList))
-	var buckets [5][]Reading
+	var buckets [4][]Reading
 	for _, r := range obs.ConnectorList {
 		listed[r.Component] = true
 		c, known := prev.Components[r.Component]
 		switch {
-		case !r.Status.Healthy() && known:
+		case known && (!r.Status.Healthy() || c.Alerted.Class() != ClassOK):
 			buckets[0] = append(buckets[0], r)
 		case !r.Status.Healthy():
 			buckets[1] = append(buckets[1], r)
-		case known && c.Alerted.Class() != ClassOK:
-			buckets[2] = append(buckets[2], r)
 		case known:
-			buckets[3] = append(buckets[3], r)
+			buckets[2] = append(buckets[2], r)
 		default:
-			buckets[4] = append(buckets[4], r)
+			buckets[3] = append(buckets[3], r)
 		}
 	}
 	out := slices.Clone(head)

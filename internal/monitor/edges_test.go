@@ -109,9 +109,9 @@ func TestConnectorsBeyondTheCap(t *testing.T) {
 	}
 }
 
-// When problems fill the cap, a recovery that does not fit waits: the
-// connector is kept as it was, never "removed", and its recovery is told once
-// there is room.
+// When new problems would fill the cap, a connector people were told is bad
+// keeps its place: its recovery is told, never "removed", and the stored
+// state stays within the cap.
 func TestRecoveryBeyondAFullCap(t *testing.T) {
 	one := Policy{FailureThreshold: 1, RecoveryThreshold: 1}
 	s, _ := Decide(State{}, bigInstance(0, 3000, nil), one)
@@ -121,26 +121,46 @@ func TestRecoveryBeyondAFullCap(t *testing.T) {
 		storm[i] = true
 	}
 	s, a := Decide(s, bigInstance(2, 3000, storm), one)
-	if c := s.Components["connector:feed-2900"]; c.Status != StatusError || c.Alerted != StatusError {
-		t.Errorf("a recovery beyond a full cap: feed-2900 is %+v, want kept as it was", c)
+	d := describe(a)
+	if !strings.Contains(d, "connector:feed-2900 Error>OK") || strings.Contains(d, "Removed") || strings.Count(d, ">Error") != MaxConnectors-1 {
+		t.Errorf("alert: feed-2900's recovery and %d new failures, never Removed: %.300s", MaxConnectors-1, d)
 	}
-	if a == nil || strings.Contains(describe(a), "Removed") || strings.Contains(describe(a), "feed-2900") {
-		t.Errorf("alert %s must report the new failures only", describe(a))
+	if n := connectorsStored(s); n > MaxConnectors {
+		t.Errorf("%d connectors stored, over the cap of %d", n, MaxConnectors)
 	}
-	// 501 recoveries to tell, 500 places: feed-2900, last in ProGet's list,
-	// waits one more run.
-	told := 0
-	for step := 3; step < 6; step++ {
-		s, a = Decide(s, bigInstance(step, 3000, nil), one)
-		d := describe(a)
-		if strings.Contains(d, "Removed") {
-			t.Errorf("run %d: %s", step, d)
+}
+
+// A failure that moves through thousands of connectors, 500 a run, each
+// wave recovering as the next fails: the state stays within the cap.
+func TestMovingFailureStaysWithinTheCap(t *testing.T) {
+	one := Policy{FailureThreshold: 1, RecoveryThreshold: 1}
+	var s State
+	for run := range 12 {
+		bad := map[int]bool{}
+		for i := range MaxConnectors {
+			if run > 0 {
+				bad[(run-1)*MaxConnectors+i] = true
+			}
 		}
-		told += strings.Count(d, "connector:feed-2900 Error>OK")
+		var a *Alert
+		s, a = Decide(s, bigInstance(run, 6000, bad), one)
+		if n := connectorsStored(s); n > MaxConnectors {
+			t.Fatalf("run %d: %d connectors stored, over the cap of %d", run, n, MaxConnectors)
+		}
+		if strings.Contains(describe(a), "Removed") {
+			t.Fatalf("run %d: a listed connector reported removed", run)
+		}
 	}
-	if told != 1 {
-		t.Errorf("feed-2900's recovery told %d times, want once", told)
+}
+
+func connectorsStored(s State) int {
+	n := 0
+	for name := range s.Components {
+		if strings.HasPrefix(name, ConnectorPrefix) {
+			n++
+		}
 	}
+	return n
 }
 
 func TestMergeCollapsesPerComponent(t *testing.T) {

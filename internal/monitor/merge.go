@@ -19,9 +19,6 @@ func Merge(a, b Alert) Alert {
 	m.Changes = mergeChanges(a.Changes, b.Changes)
 	m.Notices = mergeNotices(a.Notices, b.Notices)
 	m.Severity = severity(m.Changes)
-	if len(m.Changes) == 0 && len(m.Notices) == 0 {
-		m.Severity = SeverityInfo
-	}
 	h := sha256.Sum256([]byte(a.ID + "+" + b.ID))
 	m.ID = hex.EncodeToString(h[:])[:24]
 	return m

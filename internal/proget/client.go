@@ -28,29 +28,27 @@ const (
 	connectorsPath = "/api/connector-health/"
 	apiKeyHeader   = "X-ApiKey"
 
-	// DefaultMaxHealthBytes and DefaultMaxConnectorBytes cap what is read of a
-	// body: a health document is a few hundred bytes, a connector list a few
-	// hundred per connector.
-	DefaultMaxHealthBytes    = 1 << 20
-	DefaultMaxConnectorBytes = 8 << 20
-	// DefaultMaxProbeBytes caps what is read of a probe's answer: a packument
+	// maxHealthBytes and maxConnectorBytes cap what is read of a body: a
+	// health document is a few hundred bytes, a connector list a few hundred
+	// per connector.
+	maxHealthBytes    = 1 << 20
+	maxConnectorBytes = 8 << 20
+	// defaultMaxProbeBytes caps what is read of a probe's answer: a packument
 	// can be megabytes, and what comes first is enough to judge it.
-	DefaultMaxProbeBytes = 4 << 20
+	defaultMaxProbeBytes = 4 << 20
 )
 
 // Client checks ProGet instances over HTTP. It is safe for concurrent use and
 // reuses connections across checks.
 type Client struct {
-	transport         *http.Transport
-	withCA            sync.Map // PEM bundle -> *http.Transport trusting it, shared by its instances
-	timeout           time.Duration
-	maxHealthBytes    int64
-	maxConnectorBytes int64
-	maxProbeBytes     int64
-	runtime           runtimeAPI
-	resolver          *net.Resolver
-	certWarning       int // days; 0: no certificate reading
-	now               func() time.Time
+	transport     *http.Transport
+	withCA        sync.Map // PEM bundle -> *http.Transport trusting it, shared by its instances
+	timeout       time.Duration
+	maxProbeBytes int64
+	runtime       runtimeAPI
+	resolver      *net.Resolver
+	certWarning   int // days; 0: no certificate reading
+	now           func() time.Time
 }
 
 // Option configures a Client.
@@ -97,11 +95,9 @@ func WithClock(now func() time.Time) Option {
 // most about ceil(n/probesAtOnce) times timeout.
 func New(timeout time.Duration, opts ...Option) *Client {
 	c := &Client{
-		timeout:           timeout,
-		maxHealthBytes:    DefaultMaxHealthBytes,
-		maxConnectorBytes: DefaultMaxConnectorBytes,
-		maxProbeBytes:     DefaultMaxProbeBytes,
-		now:               time.Now,
+		timeout:       timeout,
+		maxProbeBytes: defaultMaxProbeBytes,
+		now:           time.Now,
 	}
 	for _, o := range opts {
 		o(c)
@@ -125,7 +121,7 @@ func New(timeout time.Duration, opts ...Option) *Client {
 		// rest of its own check (probes after /health) and nothing else, and
 		// every one kept is an open file the run cannot use (Lambda allows
 		// 1024) and memory in a 128 MB function.
-		MaxIdleConns:        IdleConns,
+		MaxIdleConns:        idleConns,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     90 * time.Second,
 		ReadBufferSize:      8 << 10,
@@ -141,8 +137,9 @@ func New(timeout time.Duration, opts ...Option) *Client {
 // of), runs its probes meanwhile, and returns what it saw. It never fails:
 // every problem ends as a status with a reason. Probes are reported whatever
 // /health answered.
-func (c *Client) Check(ctx context.Context, t monitor.Target) monitor.Observation {
-	obs := monitor.Observation{Target: t,
+func (c *Client) Check(ctx context.Context, t monitor.Target) (obs monitor.Observation) {
+	// obs is named so that the deferred mark reaches the caller.
+	obs = monitor.Observation{Target: t,
 		Connectors: monitor.Reading{Component: monitor.ComponentConnectorHealth}}
 	ctx, exhausted := watchExhaustion(ctx)
 	defer func() {
@@ -221,14 +218,14 @@ func (c *Client) transportFor(t monitor.Target) *http.Transport {
 // health reads /health into the observation's instance reading and health.
 func (f *fetcher) health(ctx context.Context, obs *monitor.Observation) {
 	deadline := time.Now().Add(f.client.timeout)
-	a, err := f.get(ctx, deadline, healthPath, false, f.client.maxHealthBytes)
+	a, err := f.get(ctx, deadline, healthPath, false, maxHealthBytes)
 	f.certificate(a.cert, err, obs)
 	if err == nil && a.unfollowed == nil && plainText(a) {
 		// An early ProGet 2026 build answers the query in plain text and serves
 		// its JSON only at /health/json: read that before judging. If it is not
 		// there (404, not JSON), the plain answer is all there is.
 		// Its status and response time are then the observation's.
-		j, err := f.get(ctx, deadline, healthJSONPath, false, f.client.maxHealthBytes)
+		j, err := f.get(ctx, deadline, healthJSONPath, false, maxHealthBytes)
 		if err == nil && j.unfollowed == nil && (j.status == http.StatusOK || j.status == http.StatusInternalServerError) {
 			var wrong errWrongProduct
 			if _, perr := parseHealth(j.body, f.red); perr == nil || errors.As(perr, &wrong) {
@@ -306,7 +303,7 @@ type connectorsResult struct {
 
 func (f *fetcher) connectors(ctx context.Context) connectorsResult {
 	t := f.target
-	a, err := f.get(ctx, time.Now().Add(f.client.timeout), connectorsPath, true, f.client.maxConnectorBytes)
+	a, err := f.get(ctx, time.Now().Add(f.client.timeout), connectorsPath, true, maxConnectorBytes)
 	what := label("connector-health", a)
 	bad := func(detail string) connectorsResult {
 		return connectorsResult{state: monitor.Reading{Status: monitor.StatusError, Detail: detail}}

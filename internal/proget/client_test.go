@@ -63,7 +63,7 @@ func TestCheckEveryGeneration(t *testing.T) {
 		{progetsim.V5Legacy, func(in *progetsim.Instance) {},
 			"NoHealthAPI: /health answered 404: ProGet older than 5.2.9 has no health endpoint, or the url is not ProGet's root (check " + targetKey + "/url)", ""},
 		{progetsim.V5, func(in *progetsim.Instance) { in.SetLicenseError("expired") },
-			"instance=OK database=OK license=Error service=OK connector-health=OK connector:npmjs.org=OK connector:nuget.org=Error", "5.2.9"},
+			"instance=OK license=Error service=OK connector-health=OK connector:npmjs.org=OK connector:nuget.org=Error", "5.2.9"},
 		{progetsim.V2023, func(in *progetsim.Instance) { in.SetPascalCase(true) },
 			"instance=OK database=OK license=OK service=OK connector-health=OK connector:npmjs.org=OK connector:nuget.org=Error", "23.0.27"},
 		{progetsim.V2024, func(in *progetsim.Instance) { in.SetDatabaseError("SQL down") },

@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// IdleConns bounds the idle connections the client keeps, over all
-// instances: a run sizes its concurrency with it.
-const IdleConns = 32
+// idleConns bounds the idle connections the client keeps, over all
+// instances: each is an open file a later check may need.
+const idleConns = 32
 
 type exhaustionKey struct{}
 

@@ -199,16 +199,7 @@ func (c *Client) refusal(u *url.URL, p policy) string {
 	if err != nil {
 		return "" // a name: the dialer checks what it resolves to
 	}
-	a = a.WithZone("").Unmap()
-	port := portOf(u)
-	own := (a == p.own || p.localhost && a.IsLoopback()) && port == p.ownPort
-	if c.runtime.is(a, port) && !own {
-		return "the Lambda Runtime API's address"
-	}
-	if what := specialAddress(a); what != "" && a != p.own && !(p.localhost && a.IsLoopback()) {
-		return what
-	}
-	return ""
+	return c.forbidden(a, portOf(u), p)
 }
 
 func portOf(u *url.URL) uint16 {

@@ -114,7 +114,7 @@ func FuzzJSONSyntax(f *testing.F) {
 		`{} {}`, ` 7 `, `"\uZZZZ"`, `[[[[`, `{"a":}`, `tru`, `nul`, "\"caf\xe9\"", `1E+2`, `[-]`)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) > 9000 {
-			t.Skip("json.Valid stops at a depth of 10000")
+			return // past json.Valid's depth limit of 10000 the oracle says nothing
 		}
 		run := func(b []byte, piece int) (valid, broken bool) {
 			var j jsonSyntax

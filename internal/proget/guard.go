@@ -98,12 +98,23 @@ func (c *Client) control(ctx context.Context, network, address string, _ syscall
 	}
 	a := ap.Addr().WithZone("").Unmap()
 	p, _ := ctx.Value(policyKey{}).(policy) // none: the strictest policy
-	own := (a == p.own || p.localhost && a.IsLoopback()) && ap.Port() == p.ownPort
-	if c.runtime.is(a, ap.Port()) && !own {
-		return errRefusedAddress{netip.AddrPortFrom(a, ap.Port()), "the Lambda Runtime API's address"}
-	}
-	if what := specialAddress(a); what != "" && a != p.own && !(p.localhost && a.IsLoopback()) {
+	if what := c.forbidden(a, ap.Port(), p); what != "" {
 		return errRefusedAddress{netip.AddrPortFrom(a, ap.Port()), what}
 	}
 	return nil
+}
+
+// forbidden names what an address is when a check may not connect to it (the
+// Runtime API, loopback, link-local and the like, unless the instance's own
+// url names it), or returns "". The dialer and the redirect check share it.
+func (c *Client) forbidden(a netip.Addr, port uint16, p policy) string {
+	a = a.WithZone("").Unmap()
+	own := (a == p.own || p.localhost && a.IsLoopback()) && port == p.ownPort
+	if c.runtime.is(a, port) && !own {
+		return "the Lambda Runtime API's address"
+	}
+	if what := specialAddress(a); what != "" && a != p.own && !(p.localhost && a.IsLoopback()) {
+		return what
+	}
+	return ""
 }

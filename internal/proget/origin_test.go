@@ -10,29 +10,41 @@ import (
 	"github.com/proget-monitor/proget-monitor/internal/monitor"
 )
 
-// TestKeyOnlyToTheInstancesOrigin: where a probe's API key may go, as
-// connector-health's redirects may.
+// TestKeyOnlyToTheInstancesOrigin: where a probe's API key may follow a
+// redirect, as connector-health's redirects may: the instance's own host,
+// an upgrade to HTTPS, never back to plain HTTP.
 func TestKeyOnlyToTheInstancesOrigin(t *testing.T) {
 	for _, tc := range []struct {
-		base, to string
-		ok       bool
+		base, from, to string
+		ok             bool
 	}{
-		{"https://proget.corp.example/proget", "https://proget.corp.example/proget/npm/x", true},
-		{"https://proget.corp.example", "https://PROGET.corp.example.:443/npm/x", true},
-		{"https://proget.corp.example", "https://proget.corp.example:8443/npm/x", false},
-		{"https://proget.corp.example", "http://proget.corp.example/npm/x", false},
-		{"http://proget.corp.example:8624", "https://proget.corp.example/npm/x", true},
-		{"http://proget.corp.example:8624", "http://proget.corp.example:8625/npm/x", false},
-		{"https://proget.corp.example", "https://cdn.corp.example/npm/x", false},
-		{"https://proget.corp.example", "https://proget.corp.example.evil.example/npm/x", false},
+		{"https://proget.corp.example/proget", "", "https://proget.corp.example/proget/npm/x", true},
+		{"https://proget.corp.example", "", "https://PROGET.corp.example.:443/npm/x", true},
+		{"https://proget.corp.example", "", "https://proget.corp.example:8443/npm/x", false},
+		{"https://proget.corp.example", "", "http://proget.corp.example/npm/x", false},
+		{"http://proget.corp.example:8624", "", "https://proget.corp.example/npm/x", true},
+		{"http://proget.corp.example:8624", "https://proget.corp.example/npm/x", "http://proget.corp.example:8624/npm/x", false},
+		{"http://proget.corp.example:8624", "", "http://proget.corp.example:8625/npm/x", false},
+		{"https://proget.corp.example", "", "https://cdn.corp.example/npm/x", false},
+		{"https://proget.corp.example", "", "https://proget.corp.example.evil.example/npm/x", false},
 	} {
 		base, _ := url.Parse(tc.base)
-		to, _ := url.Parse(tc.to)
-		f := &fetcher{base: base}
-		if got := f.ownOrigin(to); got != tc.ok {
-			t.Errorf("%s from %s: %v, want %v", tc.to, tc.base, got, tc.ok)
+		from, to := base, must(url.Parse(tc.to))
+		if tc.from != "" {
+			from = must(url.Parse(tc.from))
+		}
+		f := &fetcher{client: &Client{}, base: base}
+		if why, _ := f.unfollowable(from, to); (why == "") != tc.ok {
+			t.Errorf("%s from %s (instance %s): %q, want followable %v", tc.to, from, tc.base, why, tc.ok)
 		}
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func TestCertificateTexts(t *testing.T) {

@@ -70,6 +70,9 @@ func (f *fetcher) probe(parent context.Context, p monitor.Probe) string {
 	if err != nil || u.Host != f.base.Host {
 		return "the path does not make a URL under the instance's url: check the probe's line"
 	}
+	// The key goes along only while the redirects stay where connector-health
+	// would follow them: the instance's own host, never back to plain HTTP.
+	ownHost := true
 	for hop := 0; ; hop++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 		if err != nil {
@@ -77,7 +80,7 @@ func (f *fetcher) probe(parent context.Context, p monitor.Probe) string {
 		}
 		req.Header.Set("Accept", "*/*")
 		req.Header.Set("User-Agent", "proget-monitor")
-		keyed := p.Key && !f.target.APIKey.IsZero() && f.ownOrigin(u)
+		keyed := p.Key && !f.target.APIKey.IsZero() && ownHost
 		if keyed {
 			req.Header.Set(apiKeyHeader, f.target.APIKey.Reveal())
 		}
@@ -107,20 +110,11 @@ func (f *fetcher) probe(parent context.Context, p monitor.Probe) string {
 		if what := f.client.refusal(to, f.policy); what != "" {
 			return fmt.Sprintf("redirected to %s, %s, which the monitor never connects to", showURL(to), what)
 		}
+		if why, _ := f.unfollowable(u, to); why != "" {
+			ownHost = false // followed as a browser would, without the key
+		}
 		u = to
 	}
-}
-
-// ownOrigin reports whether the API key may go to u: the instance's own
-// host, as connector-health follows it (the same scheme and port, or an
-// upgrade from HTTP to HTTPS), never another host, and never plain HTTP
-// when the instance is on HTTPS.
-func (f *fetcher) ownOrigin(u *url.URL) bool {
-	if !strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), strings.TrimSuffix(f.base.Hostname(), ".")) {
-		return false
-	}
-	s, b := strings.ToLower(u.Scheme), strings.ToLower(f.base.Scheme)
-	return s == b && portOf(u) == portOf(f.base) || b == "http" && s == "https"
 }
 
 // where names a URL in a reason: its path below the instance's url when it
@@ -286,9 +280,6 @@ func judgeBody(contentType string, body io.Reader, limit int64, red redactor) ve
 	// What was not judged yet must still arrive, within the bound.
 	io.Copy(io.Discard, tr)
 	v.err, v.empty = br.err, !tr.seen
-	if v.empty {
-		v.badJSON = ""
-	}
 	return v
 }
 

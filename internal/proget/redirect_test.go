@@ -139,12 +139,8 @@ func TestRedirectsStayOnTheInstancesHost(t *testing.T) {
 // TestConnectorHealthRedirects: for connector-health, a redirect elsewhere
 // is that component's status, and the API key never leaves the instance's host.
 func TestConnectorHealthRedirects(t *testing.T) {
-	var leaked atomic.Int64
-	other := newWitness(t, func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(fmt.Sprint(r.Header, r.URL), key) {
-			leaked.Add(1)
-		}
-	})
+	// The other origin must see no request at all, with the key or without.
+	other := newWitness(t, func(http.ResponseWriter, *http.Request) {})
 	in := start(t, progetsim.V2023)
 	in.SetRedirect("/api/connector-health/", http.StatusTemporaryRedirect, other.URL+"/api/connector-health/")
 	o := proget.New(2*time.Second).Check(context.Background(), target(in.URL(), key))
@@ -153,9 +149,6 @@ func TestConnectorHealthRedirects(t *testing.T) {
 		t.Errorf("got %+v read %v, instance %+v\nwant %s", o.Connectors, o.ConnectorsRead, o.Instance, want)
 	}
 	other.untouched(t)
-	if leaked.Load() > 0 {
-		t.Error("the API key reached another origin")
-	}
 
 	in.SetRedirect("/api/connector-health/", http.StatusFound, "https://corp.okta.com/app/proget/sso/saml")
 	o = proget.New(2*time.Second).Check(context.Background(), target(in.URL(), key))

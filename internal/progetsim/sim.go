@@ -2,7 +2,6 @@ package progetsim
 
 import (
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -393,6 +392,13 @@ func (in *Instance) healthDoc() map[string]any {
 			"incoming": []any{}, "outgoing": []any{},
 		},
 	}
+	if in.gen == V5 {
+		// The 5.2.9 document reports no database, and replication joined the
+		// health API only in 2023.
+		delete(doc, "databaseStatus")
+		delete(doc, "databaseStatusDetails")
+		delete(doc, "replicationStatus")
+	}
 	if in.name != "" {
 		doc["instanceName"] = in.name
 	}
@@ -448,13 +454,6 @@ func keyOf(r *http.Request) string {
 	}
 	if user, pass, ok := r.BasicAuth(); ok && user == "api" {
 		return pass
-	}
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Basic ") {
-		if b, err := base64.StdEncoding.DecodeString(h[6:]); err == nil {
-			if u, p, ok := strings.Cut(string(b), ":"); ok && u == "api" {
-				return p
-			}
-		}
 	}
 	return ""
 }

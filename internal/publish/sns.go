@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/proget-monitor/proget-monitor/internal/render"
 )
@@ -46,20 +47,37 @@ func (s *SNS) Publish(ctx context.Context, audience string, m render.Message) er
 	for _, a := range m.Attributes() {
 		attrs[a.Name] = types.MessageAttributeValue{DataType: aws.String(a.Type), StringValue: aws.String(a.Value)}
 	}
+	// The SDK retries a failed attempt: SNS may have taken the message in
+	// an attempt before the last, so each attempt's outcome is noted.
+	var maybeTaken bool
 	_, err := s.client.Publish(ctx, &sns.PublishInput{
 		TopicArn:          aws.String(topic),
 		Subject:           aws.String(m.Subject),
 		Message:           aws.String(m.Body),
 		MessageAttributes: attrs,
+	}, func(o *sns.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("noteAttempt",
+				func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+					out, md, err := next.HandleDeserialize(ctx, in)
+					if err != nil && !surelyRefused(err) {
+						maybeTaken = true
+					}
+					return out, md, err
+				}), middleware.Before)
+		})
 	})
 	if err != nil {
-		return &Error{Err: fmt.Errorf("publish alert %s (%d bytes) to %s: %w", m.ID, m.Size(), topic, err)}
+		return &Error{Err: fmt.Errorf("publish alert %s (%d bytes) to %s: %w", m.ID, m.Size(), topic, err), maybeTaken: maybeTaken}
 	}
 	return nil
 }
 
 // Error is a failed Publish, which tells what SNS did with the message.
-type Error struct{ Err error }
+type Error struct {
+	Err        error
+	maybeTaken bool // an attempt, retried since, may have reached SNS
+}
 
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
@@ -90,12 +108,14 @@ func (e *Error) Invalid() bool {
 // NotAccepted reports that SNS surely did not take the message: it answered
 // with a client error, or no connection was made. After a 5xx or a timeout
 // the message may have been published.
-func (e *Error) NotAccepted() bool {
+func (e *Error) NotAccepted() bool { return !e.maybeTaken && surelyRefused(e.Err) }
+
+func surelyRefused(err error) bool {
 	var re *awshttp.ResponseError
-	if errors.As(e.Err, &re) {
+	if errors.As(err, &re) {
 		code := re.HTTPStatusCode()
 		return code >= 400 && code < http.StatusInternalServerError
 	}
 	var op *net.OpError
-	return errors.As(e.Err, &op) && op.Op == "dial"
+	return errors.As(err, &op) && op.Op == "dial"
 }

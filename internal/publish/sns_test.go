@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,5 +240,25 @@ func TestErrorsSayWhatSNSDid(t *testing.T) {
 			}
 		}
 		stack.SetFault(nil)
+
+		// The SDK retries a 5xx: a refusal on the retry does not make the
+		// first attempt's message surely untaken.
+		var calls atomic.Int32
+		stack.SetFault(func(op string) localaws.Injection {
+			if op != "sns.Publish" {
+				return localaws.Injection{}
+			}
+			if calls.Add(1) == 1 {
+				return localaws.Fail(500, "InternalError")
+			}
+			return localaws.Fail(400, "AuthorizationError")
+		})
+		retrying := publish.NewSNS(sns.NewFromConfig(cfg, func(o *sns.Options) { o.RetryMaxAttempts = 2 }), map[string]string{"people": q.TopicARN})
+		err = retrying.Publish(ctx, "people", m)
+		stack.SetFault(nil)
+		var perr *publish.Error
+		if calls.Load() != 2 || !errors.As(err, &perr) || perr.NotAccepted() {
+			t.Errorf("after %d attempts, a 500 then a 403: %v must say SNS may have taken it", calls.Load(), err)
+		}
 	})
 }

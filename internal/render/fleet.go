@@ -46,7 +46,8 @@ func (f Fleet) kind() fleetKind {
 	return fleetDown
 }
 
-func (f Fleet) severity() monitor.Severity {
+// Severity is resolved for recoveries, critical otherwise.
+func (f Fleet) Severity() monitor.Severity {
 	if f.kind() == fleetUp {
 		return monitor.SeverityResolved
 	}
@@ -67,7 +68,7 @@ func FleetMessage(f Fleet, format Format, minimal bool) (Message, error) {
 		n = min(n, minimalItems)
 	}
 	return fit(n, func(k int) Message {
-		m := Message{ID: f.ID, Subject: FleetSubject(f), Severity: f.severity(), Instances: names, Fleet: true}
+		m := Message{ID: f.ID, Subject: FleetSubject(f), Severity: f.Severity(), Instances: names, Fleet: true}
 		text := fleetText(f, k, minimal)
 		if format == Text {
 			m.Body = text
@@ -131,7 +132,7 @@ func fleetText(f Fleet, k int, minimal bool) string {
 		}
 		b.WriteString(memberLine(f.Time, m, minimal))
 	}
-	fmt.Fprintf(&b, "\n--\nproget-monitor fleet alert %s (severity %s, %d %s)\n", f.ID, f.severity(), n, plural(n, "instance", "instances"))
+	fmt.Fprintf(&b, "\n--\nproget-monitor fleet alert %s (severity %s, %d %s)\n", f.ID, f.Severity(), n, plural(n, "instance", "instances"))
 	return b.String()
 }
 
@@ -184,7 +185,7 @@ type FleetInstance struct {
 var kindNames = map[fleetKind]string{fleetDown: "down", fleetUp: "recovered", fleetStill: "still-down"}
 
 func newFleetDocument(f Fleet, subject, text string, k int, minimal bool) FleetDocument {
-	d := FleetDocument{Schema: FleetSchema, ID: f.ID, Fleet: true, Kind: kindNames[f.kind()], Severity: f.severity(),
+	d := FleetDocument{Schema: FleetSchema, ID: f.ID, Fleet: true, Kind: kindNames[f.kind()], Severity: f.Severity(),
 		Time: f.Time.UTC(), Checked: f.Checked, Subject: subject, Text: text, Note: f.Note, Count: len(f.Members),
 		Instances: []FleetInstance{}, Minimal: minimal}
 	for i, m := range f.Members {

@@ -100,6 +100,15 @@ type joined struct {
 func (j *joined) Error() string   { return j.msg }
 func (j *joined) Unwrap() []error { return j.errs }
 
+// kindError is a step's error that says its kind.
+type kindError struct {
+	kind string
+	err  error
+}
+
+func (e *kindError) Error() string { return e.err.Error() }
+func (e *kindError) Unwrap() error { return e.err }
+
 // KindOf is the kind of a run error, or "" for any other error.
 func KindOf(err error) string {
 	var e *Error

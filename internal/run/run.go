@@ -176,6 +176,9 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 	// Times are kept to the millisecond, as the store keeps them, so that a
 	// state read back equals the state written.
 	start := r.now().UTC().Truncate(time.Millisecond)
+	// Taken now, in the run's clock: the time left when the run started,
+	// whatever the checks take.
+	lease := leaseUntil(ctx, start)
 	sum := Summary{TargetsPath: targetsPath, Errors: []string{}}
 	var fail failures
 	done := func() (Summary, error) {
@@ -228,9 +231,13 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 		sum.TargetsCached = false
 		results, states, listing, err = r.refresh(ctx, checkCtx, log, targetsPath, start, listing, results, states)
 		if err != nil {
+			kind := TargetsUnreadable
+			if ke := (*kindError)(nil); errors.As(err, &ke) {
+				kind = ke.kind
+			}
 			err = fmt.Errorf("%w; the instances were checked as they were before the change", err)
 			log.Error("cannot read the changed targets", "error", err)
-			fail.add(TargetsUnreadable, err)
+			fail.add(kind, err)
 			err = nil
 		}
 	}
@@ -289,7 +296,7 @@ func (r *Runner) Run(ctx context.Context, log *slog.Logger, targetsPath string) 
 			"instances", grouped, "checked", len(decided))
 	}
 
-	report := r.Outbox.Deliver(ctx, log, items, start, leaseUntil(ctx, start))
+	report := r.Outbox.Deliver(ctx, log, items, start, lease)
 	for j, i := range decided {
 		results[i].delivery = report.Results[j]
 		results[i].next = report.Results[j].State
@@ -386,7 +393,7 @@ func (r *Runner) refresh(ctx, checkCtx context.Context, log *slog.Logger, path s
 	}
 	more, _, err := r.States.Snapshot(ctx, keysOf(changed))
 	if err != nil {
-		return results, states, old, err
+		return results, states, old, &kindError{StateUnreadable, fmt.Errorf("read the states of the changed targets: %w", err)}
 	}
 	for k, s := range more {
 		states[k] = s
@@ -557,8 +564,8 @@ func checkContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(ctx, deadline.Add(-reserve))
 }
 
-// leaseUntil is how long this run may hold an instance's outbox: until its own
-// deadline, after which another run may deliver what it left.
+// leaseUntil is until when this run, started at now, may hold an instance's
+// outbox: its own deadline, after which another run may deliver what it left.
 func leaseUntil(ctx context.Context, now time.Time) time.Time {
 	if deadline, ok := ctx.Deadline(); ok {
 		return now.Add(time.Until(deadline))

@@ -42,7 +42,6 @@ type legacyAlert struct {
 	Time     time.Time      `dynamodbav:"time"`
 	Changes  []legacyChange `dynamodbav:"changes"`
 	Notices  []legacyNotice `dynamodbav:"notices"`
-	Fleet    bool           `dynamodbav:"fleet"`
 }
 
 type legacyNotice struct {

@@ -15,8 +15,9 @@ var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // ParseProbes reads a probes parameter: one probe per line, "LABEL PATH" or
 // "LABEL PATH key"; blank lines and lines starting with "#" are ignored. A
-// wrong line is quoted in a problem and skipped, the others run; past
-// MaxProbes, the rest are named in a problem and skipped.
+// wrong line is quoted in a problem (its label and path, without a query or
+// any further field: someone may have pasted a key there) and skipped, the
+// others run; past MaxProbes, the rest are named in a problem and skipped.
 func ParseProbes(text string) ([]monitor.Probe, []string) {
 	var probes []monitor.Probe
 	var problems, extra []string
@@ -31,7 +32,7 @@ func ParseProbes(text string) ([]monitor.Probe, []string) {
 			err = fmt.Errorf("the label %s is used twice", p.Label)
 		}
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("line %d %q: %v (skipped; a line is LABEL PATH [key])", n+1, clip(line, 120), err))
+			problems = append(problems, fmt.Sprintf("line %d %q: %v (skipped; a line is LABEL PATH [key])", n+1, shown(line), err))
 			continue
 		}
 		seen[p.Label] = true
@@ -60,6 +61,9 @@ func parseProbe(line string) (monitor.Probe, error) {
 		return p, fmt.Errorf("the path must start with a single /")
 	case len(p.Path) > 2048:
 		return p, fmt.Errorf("the path is longer than 2048 characters")
+	case secretQuery.MatchString(p.Path):
+		// A query string ends up in proxies' and ProGet's own access logs.
+		return p, fmt.Errorf("the path carries a key or token in its query: write key as the third field, and the instance's key is sent in a header")
 	}
 	if len(f) == 3 {
 		if !strings.EqualFold(f[2], "key") {
@@ -70,9 +74,30 @@ func parseProbe(line string) (monitor.Probe, error) {
 	return p, nil
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+// secretQuery matches a query parameter that holds a credential.
+var secretQuery = regexp.MustCompile(`(?i)[?&][^=&]*(key|token|password|secret)[^=&]*=`)
+
+// shown is what a problem quotes of a wrong line.
+func shown(line string) string {
+	f := strings.Fields(line)
+	if len(f) > 1 {
+		if path, _, cut := strings.Cut(f[1], "?"); cut {
+			f[1] = path + "?..."
+		}
 	}
-	return s[:n] + "..."
+	s := strings.Join(f[:min(len(f), 2)], " ")
+	if len(f) > 2 {
+		s += fmt.Sprintf(" (and %d more %s, not shown)", len(f)-2, plural(len(f)-2))
+	}
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "field"
+	}
+	return "fields"
 }

@@ -16,13 +16,14 @@ nuget-json      /nuget/nuget-remote/v3/registration/newtonsoft.json/index.json
 pypi-requests   /pypi/pypi-remote/simple/requests/
 private-feed    /npm/internal/@corp/ui   key
 
-bad label!      /npm/x
+bad!label       /npm/x
 no-path
 relative        npm/x
 protocol        //evil.example/x
 npm-left-pad    /npm/again
 four            /a   key   more
-secret          /a   token
+secret          /a   s3cr3t-api-key
+query           /npm/x?apikey=s3cr3t-api-key
 `)
 	want := []monitor.Probe{
 		{Label: "npm-left-pad", Path: "/npm/npm-remote/left-pad"},
@@ -33,13 +34,20 @@ secret          /a   token
 	if fmt.Sprint(probes) != fmt.Sprint(want) {
 		t.Errorf("probes\n got %v\nwant %v", probes, want)
 	}
-	if len(problems) != 7 {
-		t.Fatalf("%d problems, want 7: %q", len(problems), problems)
+	if len(problems) != 8 {
+		t.Fatalf("%d problems, want 8: %q", len(problems), problems)
 	}
-	for i, quote := range []string{`"bad label!      /npm/x"`, `"no-path"`, `"relative        npm/x"`, `//evil.example/x`,
-		"used twice", `"four            /a   key   more"`, `can only be "key"`} {
+	for i, quote := range []string{`"bad!label /npm/x"`, `"no-path"`, `"relative npm/x"`, `//evil.example/x`,
+		"used twice", `"four /a (and 2 more fields, not shown)"`, `"secret /a (and 1 more field, not shown)": the third field can only be "key"`,
+		`"query /npm/x?...": the path carries a key or token in its query`} {
 		if !strings.Contains(problems[i], quote) {
 			t.Errorf("problem %d %q does not say %q", i, problems[i], quote)
+		}
+	}
+	// A key pasted into the parameter is never quoted.
+	for _, p := range problems {
+		if strings.Contains(p, "s3cr3t") {
+			t.Errorf("a problem quotes what may be a key: %q", p)
 		}
 	}
 	var many strings.Builder

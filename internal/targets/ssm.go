@@ -62,13 +62,6 @@ func NormalizePath(p string) (string, error) {
 	return p, nil
 }
 
-// Load reads every instance folder under path. Instances that cannot be checked
-// come back as invalid, with the parameter to fix; an error means the path itself
-// could not be read, and then nothing should be concluded about any instance.
-func (s *SSM) Load(ctx context.Context, path string) (monitor.Listing, error) {
-	return s.read(ctx, path)
-}
-
 // maxMaintenanceAhead bounds a one-off maintenance: an end further ahead is
 // taken for a typo (2062 for 2026) that would silence an instance for years.
 const maxMaintenanceAhead = 90 * 24 * time.Hour
@@ -76,7 +69,10 @@ const maxMaintenanceAhead = 90 * 24 * time.Hour
 // sampleSize is how many parameter names a listing keeps for messages.
 const sampleSize = 5
 
-func (s *SSM) read(ctx context.Context, path string) (monitor.Listing, error) {
+// Load reads every instance folder under path. Instances that cannot be checked
+// come back as invalid, with the parameter to fix; an error means the path itself
+// could not be read, and then nothing should be concluded about any instance.
+func (s *SSM) Load(ctx context.Context, path string) (monitor.Listing, error) {
 	var l monitor.Listing
 	type folder struct{ url, key, ca, maintenance, probes *string }
 	folders := map[string]*folder{}
